@@ -1,0 +1,26 @@
+#pragma once
+// `hindsight run`: the proxy in front of the app, supervising it when given its command.
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+namespace hindsight::cli {
+
+struct run_options {
+  std::string listen, upstream, inner, data;
+  unsigned threads = 0;
+  std::string header_timeout = "10s", idle_timeout = "75s", body_timeout = "60s", connect_timeout = "5s",
+              upstream_timeout = "120s", drain = "30s", stop_timeout = "10s", ready_timeout = "60s";
+  std::size_t max_connections = 10'000, max_header_size = 65'536, max_headers = 100;
+  std::string log_format = "text", log_level = "info";
+  std::vector<std::string> command;
+};
+
+void add_run_command(CLI::App& app, run_options& options);
+
+// Runs until SIGTERM/SIGINT (exit status 0) or a start-up failure (1); a bad value is a
+// usage error (2).
+int run(const run_options& options);
+
+}  // namespace hindsight::cli

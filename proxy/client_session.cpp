@@ -1,0 +1,633 @@
+#include "proxy/client_session.hpp"
+
+#include "proxy/logging.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+namespace hindsight::proxy {
+
+using boost::system::error_code;
+using net::redirect_error;
+using net::use_awaitable;
+
+namespace {
+
+constexpr std::size_t head_read_size = 4096;
+constexpr std::size_t body_read_size = 64 * 1024;
+constexpr std::string_view continue_100 = "HTTP/1.1 100 Continue\r\n\r\n";
+// After an error answer, unread request bytes are drained for a while before closing,
+// so that the kernel does not reset the connection and destroy the answer (nginx's
+// lingering close).
+constexpr auto linger_time = std::chrono::seconds(2);
+constexpr std::size_t linger_bytes = 1 << 20;
+
+double ms_between(steady::time_point a, steady::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+  return std::to_string(d.count()) + " ms";
+}
+
+}  // namespace
+
+void chunk_batch::add_pieces(const std::vector<std::string_view>& pieces, bool chunked) {
+  for (auto p : pieces) {
+    if (p.empty()) continue;
+    if (!chunked) {
+      add(p);
+      continue;
+    }
+    auto& line = lines_.emplace_back();
+    auto n = format_chunk_size(line.data(), p.size());
+    buffers_.emplace_back(line.data(), n);
+    buffers_.emplace_back(p.data(), p.size());
+    buffers_.emplace_back("\r\n", 2);
+  }
+}
+
+void chunk_batch::add_last_chunk(std::string_view trailers) {
+  last_.assign("0\r\n").append(trailers).append("\r\n");
+  add(last_);
+}
+
+client_session::client_session(worker& w, stream_socket socket, std::string client_ip)
+    : worker_(w),
+      options_(w.shared.options),
+      client_(std::move(socket)),
+      client_ip_(std::move(client_ip)),
+      client_label_(client_ip_.empty() ? "unix" : client_ip_),
+      timer_(client_.get_executor()) {
+  worker_.sessions.insert(this);
+}
+
+client_session::~client_session() {
+  worker_.sessions.erase(this);
+  worker_.shared.connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void client_session::on_drain() {
+  error_code ec;
+  if (idle_wait_) client_.cancel(ec);
+}
+
+// Deadlines: one timer per session serves both sides. It wakes at the earlier deadline
+// and cancels the operations of the side that missed it; the operation then fails with
+// operation_aborted and the flag says why.
+void client_session::set_client_deadline(std::chrono::milliseconds d) {
+  client_timed_out_ = false;
+  client_deadline_ = steady::now() + d;
+  if (client_deadline_ < timer_.expiry()) timer_.cancel();
+}
+
+void client_session::set_upstream_deadline(std::chrono::milliseconds d) {
+  upstream_timed_out_ = false;
+  upstream_deadline_ = steady::now() + d;
+  if (upstream_deadline_ < timer_.expiry()) timer_.cancel();
+}
+
+void client_session::clear_deadlines() {
+  client_deadline_ = upstream_deadline_ = steady::time_point::max();
+}
+
+net::awaitable<void> client_session::watchdog(std::shared_ptr<client_session> /*self: keeps the session alive*/) {
+  error_code ec;
+  while (!closed_) {
+    auto now = steady::now();
+    if (client_deadline_ <= now) {
+      client_deadline_ = steady::time_point::max();
+      client_timed_out_ = true;
+      client_.cancel(ec);
+    }
+    if (upstream_deadline_ <= now) {
+      upstream_deadline_ = steady::time_point::max();
+      upstream_timed_out_ = true;
+      if (upstream_) upstream_->socket.cancel(ec);
+    }
+    timer_.expires_at(std::min(client_deadline_, upstream_deadline_));
+    co_await timer_.async_wait(redirect_error(use_awaitable, ec));
+  }
+}
+
+net::awaitable<void> client_session::run(std::shared_ptr<client_session> self) {
+  net::co_spawn(client_.get_executor(), watchdog(self), net::detached);
+  for (;;) {
+    if (co_await read_request_head() != head_outcome::ready) break;
+    if (!co_await exchange()) break;
+  }
+  closed_ = true;
+  timer_.cancel();
+  error_code ec;
+  client_.close(ec);
+  if (upstream_) upstream_->socket.close(ec);
+}
+
+net::awaitable<client_session::head_outcome> client_session::read_request_head() {
+  head_searched_ = 0;
+  method_.clear();
+  target_.clear();
+  if (in_.empty()) in_.shrink_to(head_read_size);
+  // The head must arrive within --header-timeout of its first byte; before that, a
+  // kept-alive connection may stay silent for --idle-timeout.
+  bool first_request = requests_ == 0;
+  set_client_deadline(in_.empty() && !first_request ? options_.idle_timeout : options_.header_timeout);
+  error_code ec;
+  for (;;) {
+    if (!in_.empty()) {
+      auto r = parse_request_head(in_.data(), request_, options_.limits, &head_searched_);
+      if (r.state == parse_state::complete) {
+        idle_wait_ = false;
+        head_size_ = r.head_size;
+        co_return head_outcome::ready;
+      }
+      if (r.state == parse_state::failed) {
+        idle_wait_ = false;
+        co_await refuse(r.error.status, r.error.reason);
+        co_return head_outcome::refused;
+      }
+    }
+    idle_wait_ = in_.empty();
+    if (idle_wait_ && worker_.shared.draining) co_return head_outcome::closed;
+    auto space = in_.prepare(head_read_size, options_.limits.max_head_size + head_read_size);
+    auto n = co_await client_.async_read_some(net::buffer(space.data(), space.size()), redirect_error(use_awaitable, ec));
+    if (ec) {
+      idle_wait_ = false;
+      if (client_timed_out_ && !in_.empty()) {
+        co_await refuse(408, "the request head did not arrive within " + seconds_text(options_.header_timeout));
+        co_return head_outcome::refused;
+      }
+      if (!in_.empty() && ec == net::error::eof)
+        spdlog::debug("{}: the client closed the connection in the middle of a request head", client_label_);
+      co_return head_outcome::closed;
+    }
+    if (in_.empty() && !first_request) set_client_deadline(options_.header_timeout);
+    in_.commit(n);
+  }
+}
+
+bool client_session::stage_buffered_body(std::string& error) {
+  upstream_out_.clear();
+  upstream_out_.add(upstream_head_);
+  if (request_.framing == body_framing::content_length) {
+    auto n = std::min<std::uint64_t>(in_.size(), body_left_);
+    upstream_out_.add(in_.data().substr(0, n));
+    in_.consume(n);
+    body_left_ -= n;
+    bytes_in_ += n;
+    body_done_ = body_left_ == 0;
+  } else if (request_.framing == body_framing::chunked) {
+    auto& pieces = upstream_out_.pieces();
+    auto consumed = request_chunks_.feed(in_.data(), pieces);
+    if (request_chunks_.failed()) {
+      error = "malformed chunked request body: " + request_chunks_.error();
+      return false;
+    }
+    in_.consume(consumed);
+    for (auto p : pieces) bytes_in_ += p.size();
+    upstream_out_.add_pieces(pieces, true);
+    if (request_chunks_.done()) upstream_out_.add_last_chunk(request_chunks_.trailers());
+    body_done_ = request_chunks_.done();
+  }
+  return true;
+}
+
+net::awaitable<bool> client_session::exchange() {
+  started_ = steady::now();
+  ++requests_;
+  bytes_in_ = bytes_out_ = 0;
+  response_done_ = client_gone_ = body_failed_ = upstream_reached_ = false;
+  body_error_.clear();
+  method_.assign(request_.method);
+  target_.assign(request_.target);
+
+  upstream_head_.clear();
+  write_upstream_request_head(request_, client_ip_, upstream_head_);
+  // The head's views stay valid after consume(): memory moves only when more is read.
+  in_.consume(head_size_);
+  body_left_ = request_.framing == body_framing::content_length ? request_.content_length : 0;
+  body_done_ = request_.framing == body_framing::none;
+  request_chunks_ = chunked_decoder{};
+  std::string error;
+  // Everything already received is validated before the app sees a byte, so a malformed
+  // chunked body sent with its head is refused without reaching the app.
+  if (!stage_buffered_body(error)) {
+    co_await refuse(400, error);
+    co_return false;
+  }
+  const bool whole_request_staged = body_done_;
+  const bool body_buffered = upstream_out_.buffers().size() > 1;
+
+  upstream_started_ = steady::now();
+  relay_result result;
+  for (int attempt = 0;; ++attempt) {
+    bool timed_out = false;
+    if (!co_await connect_upstream(error, timed_out)) {
+      co_await refuse(timed_out ? 504 : 502, error);
+      co_return false;
+    }
+    upstream_reached_ = true;
+    if (attempt == 0 && request_.expect_continue && !body_done_ && !body_buffered) {
+      // RFC 9110 §10.1.1: the client waits for this before sending the body.
+      error_code ec;
+      set_client_deadline(options_.body_timeout);
+      co_await net::async_write(client_, net::buffer(continue_100), redirect_error(use_awaitable, ec));
+      if (ec) {
+        log(0, "the client went away before sending its body");
+        co_return false;
+      }
+    }
+    if (!co_await write_upstream(upstream_out_.buffers())) {
+      result = relay_result{};
+      result.error_status = upstream_timed_out_ ? 504 : 502;
+      result.error = "the connection to the app failed while the request was sent";
+      result.retryable = upstream_->reused;
+    } else if (!body_done_) {
+      using namespace net::experimental::awaitable_operators;
+      result = co_await (pump_request_body() && relay_response());
+    } else {
+      result = co_await relay_response();
+    }
+    // A kept-alive connection the app closed just as it was reused: send the request
+    // again on a new one, when all of it is still at hand.
+    if (result.retryable && whole_request_staged && attempt == 0) {
+      spdlog::debug("{}: a reused connection to the app was closed; retrying on a new one", client_label_);
+      upstream_.reset();
+      continue;
+    }
+    break;
+  }
+
+  if (!result.response_started) {
+    upstream_.reset();
+    if (client_gone_) {
+      log(0, body_error_.empty() ? "the client went away" : body_error_);
+      co_return false;
+    }
+    if (body_failed_) co_await refuse(400, body_error_);
+    else co_await refuse(result.error_status ? result.error_status : 502, result.error);
+    co_return false;
+  }
+  log(result.status, result.error);
+  if (result.response_complete && response_.keep_alive && response_.framing != body_framing::until_close &&
+      body_done_ && upstream_->in.empty() && !upstream_timed_out_)
+    worker_.pool.give_back(std::move(upstream_));
+  upstream_.reset();
+  if (!result.response_complete) co_return false;  // a partial response: only closing tells the client
+  if (!body_done_) {
+    co_await close_gracefully();
+    co_return false;
+  }
+  co_return !result.close_client && !worker_.shared.draining;
+}
+
+net::awaitable<bool> client_session::connect_upstream(std::string& error, bool& timed_out) {
+  upstream_ = worker_.pool.take_idle();
+  if (upstream_) co_return true;
+  upstream_ = worker_.pool.fresh();
+  error_code ec;
+  set_upstream_deadline(options_.connect_timeout);
+  co_await upstream_->socket.async_connect(worker_.pool.endpoint(), redirect_error(use_awaitable, ec));
+  if (!ec) {
+    if (worker_.pool.tcp()) upstream_->socket.set_option(net::ip::tcp::no_delay(true), ec);
+    co_return true;
+  }
+  timed_out = upstream_timed_out_;
+  auto where = options_.upstream.to_string();
+  error = timed_out ? "the app did not accept a connection at " + where + " within " + seconds_text(options_.connect_timeout)
+                    : "the app is unreachable at " + where + ": " + ec.message();
+  if (worker_.shared.app_hint) {
+    auto hint = worker_.shared.app_hint();
+    if (!hint.empty()) error += " (" + hint + ")";
+  }
+  upstream_.reset();
+  co_return false;
+}
+
+net::awaitable<bool> client_session::write_upstream(const std::vector<net::const_buffer>& buffers) {
+  error_code ec;
+  set_upstream_deadline(options_.upstream_timeout);
+  co_await net::async_write(upstream_->socket, buffers, redirect_error(use_awaitable, ec));
+  co_return !ec;
+}
+
+net::awaitable<bool> client_session::write_client(const std::vector<net::const_buffer>& buffers) {
+  error_code ec;
+  set_client_deadline(options_.body_timeout);
+  co_await net::async_write(client_, buffers, redirect_error(use_awaitable, ec));
+  if (ec) client_gone_ = true;
+  co_return !ec;
+}
+
+net::awaitable<void> client_session::pump_request_body() {
+  auto& up = *upstream_;
+  error_code ec;
+  while (!body_done_ && !response_done_) {
+    if (in_.empty()) {
+      set_client_deadline(options_.body_timeout);
+      auto space = in_.prepare(body_read_size, std::max(body_read_size, options_.limits.max_head_size + head_read_size));
+      auto n = co_await client_.async_read_some(net::buffer(space.data(), space.size()), redirect_error(use_awaitable, ec));
+      if (response_done_) co_return;
+      if (ec) {
+        client_gone_ = true;
+        body_error_ = client_timed_out_ ? "the client sent no request body bytes for " + seconds_text(options_.body_timeout)
+                                        : "the client closed the connection before the request body ended";
+        up.socket.cancel(ec);
+        co_return;
+      }
+      in_.commit(n);
+    }
+    pump_out_.clear();
+    if (request_.framing == body_framing::content_length) {
+      auto n = std::min<std::uint64_t>(in_.size(), body_left_);
+      pump_out_.add(in_.data().substr(0, n));
+      in_.consume(n);
+      body_left_ -= n;
+      bytes_in_ += n;
+      body_done_ = body_left_ == 0;
+    } else {
+      auto& pieces = pump_out_.pieces();
+      auto consumed = request_chunks_.feed(in_.data(), pieces);
+      if (request_chunks_.failed()) {
+        body_failed_ = true;
+        body_error_ = "malformed chunked request body: " + request_chunks_.error();
+        up.socket.cancel(ec);
+        co_return;
+      }
+      in_.consume(consumed);
+      for (auto p : pieces) bytes_in_ += p.size();
+      pump_out_.add_pieces(pieces, true);
+      if (request_chunks_.done()) pump_out_.add_last_chunk(request_chunks_.trailers());
+      body_done_ = request_chunks_.done();
+    }
+    if (!pump_out_.empty()) {
+      set_upstream_deadline(options_.upstream_timeout);
+      co_await net::async_write(up.socket, pump_out_.buffers(), redirect_error(use_awaitable, ec));
+      // The app stopped reading: it has answered already, or it is gone. The relay finds out which.
+      if (ec) co_return;
+    }
+  }
+}
+
+net::awaitable<client_session::relay_result> client_session::relay_response() {
+  relay_result r;
+  auto& up = *upstream_;
+  error_code ec;
+  const std::size_t up_max = std::max(body_read_size, options_.limits.max_head_size + head_read_size);
+  set_upstream_deadline(options_.upstream_timeout);
+
+  auto finish = [&]() {
+    response_done_ = true;
+    if (!body_done_) {
+      // The app answered before reading the whole request body: stop the pump.
+      error_code ignored;
+      client_.cancel(ignored);
+      up.socket.cancel(ignored);
+    }
+  };
+  auto read_failed = [&](bool any_response_byte) {
+    if (upstream_timed_out_) {
+      r.error_status = 504;
+      r.error = "the app did not answer within " + seconds_text(options_.upstream_timeout);
+    } else {
+      r.error_status = 502;
+      r.error = ec == net::error::eof ? "the app closed the connection before a complete response"
+                                      : "the connection to the app failed: " + ec.message();
+      r.retryable = up.reused && !any_response_byte && (ec == net::error::eof || ec == net::error::connection_reset);
+    }
+  };
+
+  // The head, after any interim (1xx) responses.
+  bool any_byte = false;
+  for (;;) {
+    if (!up.in.empty()) {
+      any_byte = true;
+      auto pr = parse_response_head(up.in.data(), method_, response_, options_.limits);
+      if (pr.state == parse_state::failed) {
+        r.error_status = 502;
+        r.error = pr.error.reason;
+        co_return r;
+      }
+      if (pr.state == parse_state::complete) {
+        if (response_.status >= 200 || response_.status == 101) {
+          head_size_ = pr.head_size;
+          break;
+        }
+        // 100 Continue is the proxy's to send (or not); other 1xx go to HTTP/1.1 clients.
+        if (response_.status != 100 && request_.version == 11) {
+          client_head_.clear();
+          write_interim_response_head(response_, client_head_);
+          client_out_.clear();
+          client_out_.add(client_head_);
+          if (!co_await write_client(client_out_.buffers())) co_return r;
+        }
+        up.in.consume(pr.head_size);
+        continue;
+      }
+    }
+    auto space = up.in.prepare(head_read_size, up_max);
+    auto n = co_await up.socket.async_read_some(net::buffer(space.data(), space.size()), redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (!client_gone_ && !body_failed_) read_failed(any_byte);
+      co_return r;
+    }
+    up.in.commit(n);
+  }
+
+  r.status = response_.status;
+  client_head_.clear();
+  auto plan = write_client_response_head(response_, request_, worker_.shared.draining || !body_done_, client_head_);
+  r.close_client = plan.close;
+  up.in.consume(head_size_);
+
+  if (plan.framing == client_framing::tunnel) {
+    if (!request_.upgrade) {
+      r.error_status = 502;
+      r.error = "the app switched protocols without being asked to";
+      co_return r;
+    }
+    r.response_started = true;
+    finish();
+    co_await tunnel(client_head_);
+    r.response_complete = true;
+    co_return r;
+  }
+
+  client_out_.clear();
+  client_out_.add(client_head_);
+  r.response_started = true;
+  const bool chunked_out = plan.framing == client_framing::chunked;
+  auto send = [&]() -> net::awaitable<bool> {
+    if (client_out_.empty()) co_return true;
+    bool ok = co_await write_client(client_out_.buffers());
+    client_out_.clear();
+    co_return ok;
+  };
+  auto read_more = [&]() -> net::awaitable<bool> {
+    set_upstream_deadline(options_.upstream_timeout);
+    auto space = up.in.prepare(body_read_size, up_max);
+    auto n = co_await up.socket.async_read_some(net::buffer(space.data(), space.size()), redirect_error(use_awaitable, ec));
+    if (ec) co_return false;
+    up.in.commit(n);
+    co_return true;
+  };
+
+  switch (response_.framing) {
+    case body_framing::none:
+      if (!co_await send()) co_return r;
+      break;
+    case body_framing::content_length: {
+      std::uint64_t left = response_.content_length;
+      for (;;) {
+        auto n = std::min<std::uint64_t>(left, up.in.size());
+        client_out_.add(up.in.data().substr(0, n));
+        if (!co_await send()) co_return r;
+        up.in.consume(n);
+        left -= n;
+        bytes_out_ += n;
+        if (left == 0) break;
+        if (!co_await read_more()) {
+          r.error = "the app's response ended after " + std::to_string(response_.content_length - left) + " of " +
+                    std::to_string(response_.content_length) + " bytes" + (upstream_timed_out_ ? " (timed out)" : "");
+          co_return r;
+        }
+      }
+      break;
+    }
+    case body_framing::chunked: {
+      response_chunks_ = chunked_decoder{};
+      for (;;) {
+        auto& pieces = client_out_.pieces();
+        pieces.clear();
+        auto consumed = response_chunks_.feed(up.in.data(), pieces);
+        if (response_chunks_.failed()) {
+          r.error = "the app sent a malformed chunked body: " + response_chunks_.error();
+          co_return r;
+        }
+        for (auto p : pieces) bytes_out_ += p.size();
+        client_out_.add_pieces(pieces, chunked_out);
+        if (response_chunks_.done() && chunked_out) client_out_.add_last_chunk(response_chunks_.trailers());
+        if (!co_await send()) co_return r;
+        up.in.consume(consumed);
+        if (response_chunks_.done()) break;
+        if (!co_await read_more()) {
+          r.error = "the app's chunked response ended before its last chunk";
+          co_return r;
+        }
+      }
+      break;
+    }
+    case body_framing::until_close: {
+      for (;;) {
+        auto& pieces = client_out_.pieces();
+        pieces.assign(1, up.in.data());
+        bytes_out_ += up.in.size();
+        client_out_.add_pieces(pieces, chunked_out);
+        if (!co_await send()) co_return r;
+        up.in.clear();
+        if (!co_await read_more()) break;
+      }
+      if (ec != net::error::eof) {
+        r.error = "the connection to the app failed in the middle of the response: " + ec.message();
+        co_return r;
+      }
+      if (chunked_out) {
+        client_out_.add_last_chunk({});
+        if (!co_await send()) co_return r;
+      }
+      break;
+    }
+  }
+  r.response_complete = true;
+  finish();
+  co_return r;
+}
+
+net::awaitable<void> client_session::copy_until_eof(stream_socket& from, stream_socket& to, bool client_to_upstream) {
+  std::array<char, 16 * 1024> buf;
+  error_code ec;
+  for (;;) {
+    set_client_deadline(options_.upstream_timeout);
+    set_upstream_deadline(options_.upstream_timeout);
+    auto n = co_await from.async_read_some(net::buffer(buf), redirect_error(use_awaitable, ec));
+    if (ec) break;
+    (client_to_upstream ? bytes_in_ : bytes_out_) += n;
+    co_await net::async_write(to, net::buffer(buf.data(), n), redirect_error(use_awaitable, ec));
+    if (ec) break;
+  }
+  error_code ignored;
+  if (ec == net::error::eof) {
+    to.shutdown(net::socket_base::shutdown_send, ignored);  // pass the half-close on
+  } else {
+    client_.cancel(ignored);
+    upstream_->socket.cancel(ignored);
+  }
+}
+
+net::awaitable<void> client_session::tunnel(std::string_view head) {
+  // After 101 the connection carries another protocol: bytes both ways until both sides
+  // have finished (RFC 9110 §7.8).
+  client_out_.clear();
+  client_out_.add(head);
+  client_out_.add(upstream_->in.data());
+  bytes_out_ += upstream_->in.size();
+  if (!co_await write_client(client_out_.buffers())) co_return;
+  upstream_->in.clear();
+  if (!in_.empty()) {
+    upstream_out_.clear();
+    upstream_out_.add(in_.data());
+    bytes_in_ += in_.size();
+    if (!co_await write_upstream(upstream_out_.buffers())) co_return;
+    in_.clear();
+  }
+  using namespace net::experimental::awaitable_operators;
+  co_await (copy_until_eof(client_, upstream_->socket, true) && copy_until_eof(upstream_->socket, client_, false));
+}
+
+net::awaitable<void> client_session::refuse(int status, std::string_view why) {
+  auto answer = own_response(status, why);
+  error_code ec;
+  set_client_deadline(options_.body_timeout);
+  co_await net::async_write(client_, net::buffer(answer), redirect_error(use_awaitable, ec));
+  log(status, why);
+  if (!ec) co_await close_gracefully();
+}
+
+net::awaitable<void> client_session::close_gracefully() {
+  error_code ec;
+  client_.shutdown(net::socket_base::shutdown_send, ec);
+  set_client_deadline(std::chrono::duration_cast<std::chrono::milliseconds>(linger_time));
+  std::size_t drained = 0;
+  in_.clear();
+  while (!ec && drained < linger_bytes) {
+    auto space = in_.prepare(head_read_size, head_read_size);
+    drained += co_await client_.async_read_some(net::buffer(space.data(), space.size()), redirect_error(use_awaitable, ec));
+  }
+  in_.clear();
+}
+
+void client_session::log(int status, std::string_view error) {
+  exchange_record r;
+  r.client = client_label_;
+  r.method = method_.empty() ? std::string_view("-") : std::string_view(method_);
+  r.target = target_.empty() ? std::string_view("-") : std::string_view(target_);
+  r.version = request_.version;
+  r.status = status;
+  r.bytes_in = bytes_in_;
+  r.bytes_out = bytes_out_;
+  auto now = steady::now();
+  r.duration_ms = ms_between(started_, now);
+  r.upstream_ms = upstream_reached_ ? ms_between(upstream_started_, now) : -1;
+  r.error = error;
+  log_exchange(r);
+  if (status >= 500 && !error.empty()) spdlog::warn("{} {} {}: {} {}", client_label_, r.method, r.target, status, error);
+}
+
+}  // namespace hindsight::proxy

@@ -1,0 +1,134 @@
+#pragma once
+// One client connection, from accept to close, as one coroutine whose order is the
+// order of a request's life: read a head, validate it, forward it, stream the body
+// while relaying the response, log the exchange, and go round again on keep-alive.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/byte_buffer.hpp"
+#include "proxy/chunked.hpp"
+#include "proxy/forwarding.hpp"
+#include "proxy/http_head.hpp"
+#include "proxy/worker.hpp"
+
+namespace hindsight::proxy {
+
+// A batch of buffers for one gather write, which can re-encode data as chunks. The
+// chunk-size lines live here until the write completes.
+class chunk_batch {
+ public:
+  void clear() {
+    buffers_.clear();
+    lines_.clear();
+    pieces_.clear();
+  }
+  void add(std::string_view bytes) {
+    if (!bytes.empty()) buffers_.emplace_back(bytes.data(), bytes.size());
+  }
+  // Adds each piece as one chunk (size line, data, CRLF), or as is when !chunked.
+  void add_pieces(const std::vector<std::string_view>& pieces, bool chunked);
+  // The last chunk and the trailer section.
+  void add_last_chunk(std::string_view trailers);
+  bool empty() const { return buffers_.empty(); }
+  const std::vector<net::const_buffer>& buffers() const { return buffers_; }
+  // Scratch space for a decoder's output before add_pieces.
+  std::vector<std::string_view>& pieces() { return pieces_; }
+
+ private:
+  std::vector<net::const_buffer> buffers_;
+  std::deque<std::array<char, 20>> lines_;  // a deque: adding a line never moves the others
+  std::vector<std::string_view> pieces_;
+  std::string last_;
+};
+
+class client_session : public std::enable_shared_from_this<client_session> {
+ public:
+  client_session(worker& w, stream_socket socket, std::string client_ip);
+  ~client_session();
+
+  // The session keeps itself alive through `self` for as long as the coroutine runs.
+  net::awaitable<void> run(std::shared_ptr<client_session> self);
+  // Called on the session's thread when the server starts draining.
+  void on_drain();
+
+ private:
+  enum class head_outcome { ready, closed, refused };
+  // What became of the response when relaying ended.
+  struct relay_result {
+    int error_status = 0;        // answer with this (502, 504, 400) if no response byte was sent
+    std::string error;           // why
+    bool retryable = false;      // a reused app connection closed before answering
+    bool response_started = false;
+    bool response_complete = false;
+    bool close_client = false;
+    int status = 0;
+  };
+
+  net::awaitable<head_outcome> read_request_head();
+  net::awaitable<bool> exchange();
+  bool stage_buffered_body(std::string& error);
+  net::awaitable<bool> connect_upstream(std::string& error, bool& timed_out);
+  net::awaitable<relay_result> relay_response();
+  net::awaitable<void> pump_request_body();
+  net::awaitable<void> tunnel(std::string_view to_client_first);
+  net::awaitable<void> copy_until_eof(stream_socket& from, stream_socket& to, bool client_to_upstream);
+  net::awaitable<bool> write_client(const std::vector<net::const_buffer>& buffers);
+  net::awaitable<bool> write_upstream(const std::vector<net::const_buffer>& buffers);
+  net::awaitable<void> refuse(int status, std::string_view why);
+  net::awaitable<void> close_gracefully();
+  net::awaitable<void> watchdog(std::shared_ptr<client_session> self);
+
+  void set_client_deadline(std::chrono::milliseconds d);
+  void set_upstream_deadline(std::chrono::milliseconds d);
+  void clear_deadlines();
+  void log(int status, std::string_view error);
+
+  worker& worker_;
+  const proxy_options& options_;
+  stream_socket client_;
+  std::string client_ip_;  // empty for unix-socket peers
+  std::string client_label_;
+
+  net::steady_timer timer_;
+  steady::time_point client_deadline_ = steady::time_point::max();
+  steady::time_point upstream_deadline_ = steady::time_point::max();
+  bool client_timed_out_ = false;
+  bool upstream_timed_out_ = false;
+  bool idle_wait_ = false;  // waiting for the first byte of a request
+  bool closed_ = false;
+
+  byte_buffer in_;            // bytes from the client
+  std::size_t head_searched_ = 0;
+  request_head request_;
+  std::string method_, target_;  // copies for the log, which outlives the head's buffer
+  std::size_t head_size_ = 0;
+  unsigned requests_ = 0;
+  std::string upstream_head_, client_head_;
+  // What is written next to the app (the head and the body bytes already buffered), to
+  // the app by the body pump, and to the client by the relay: three independent batches.
+  chunk_batch upstream_out_, pump_out_, client_out_;
+
+  // Request body progress.
+  std::uint64_t body_left_ = 0;  // content-length framing
+  chunked_decoder request_chunks_;
+  chunked_decoder response_chunks_;
+  bool body_done_ = true;
+  bool body_failed_ = false;     // the client's chunked body was malformed mid-stream
+  std::string body_error_;
+  bool client_gone_ = false;
+  bool response_done_ = false;
+  std::uint64_t bytes_in_ = 0, bytes_out_ = 0;
+
+  std::unique_ptr<upstream_connection> upstream_;
+  response_head response_;
+  steady::time_point started_, upstream_started_;
+  bool upstream_reached_ = false;
+};
+
+}  // namespace hindsight::proxy

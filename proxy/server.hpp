@@ -1,0 +1,61 @@
+#pragma once
+// The proxy: listens on the public address and relays every exchange to the app, on
+// `threads` threads that each run their own event loop, accept loop and upstream pool.
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "proxy/address.hpp"
+#include "proxy/http_head.hpp"
+
+namespace hindsight::proxy {
+
+struct proxy_options {
+  address listen;
+  address upstream;
+  unsigned threads = 1;
+  std::chrono::milliseconds header_timeout{10'000};
+  std::chrono::milliseconds idle_timeout{75'000};
+  std::chrono::milliseconds body_timeout{60'000};
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds upstream_timeout{120'000};
+  std::size_t max_connections = 10'000;
+  head_limits limits;
+};
+
+// A start-up failure with a message for the user (what, why, what to do).
+struct startup_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class server {
+ public:
+  // `app_hint` explains why the app may be unreachable (it is restarting, ...); it is
+  // called from proxy threads when a connection to the app fails, and may return "".
+  server(proxy_options options, std::function<std::string()> app_hint);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds and listens on the public address; connections wait in the backlog until
+  // start(). A unix socket file nobody listens on is replaced. Throws startup_error.
+  void bind();
+  // Starts the threads and accepting.
+  void start();
+  // Stops accepting, closes idle connections, lets in-flight exchanges finish and
+  // closes their connections after. Thread-safe.
+  void begin_drain();
+  // Client connections still open.
+  std::size_t open_connections() const;
+  // Stops every thread (cutting what is still open) and joins them.
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace hindsight::proxy

@@ -1,0 +1,51 @@
+#pragma once
+// Keep-alive connections to the app, per proxy thread. gunicorn's sync workers close
+// every connection, so the pool stays empty with them; gthread, uvicorn and the like
+// keep connections open and the pool saves a connect per request.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "proxy/byte_buffer.hpp"
+
+namespace hindsight::proxy {
+
+struct upstream_connection {
+  explicit upstream_connection(const boost::asio::any_io_executor& ex) : socket(ex) {}
+  boost::asio::generic::stream_protocol::socket socket;
+  byte_buffer in;      // response bytes read from the app
+  bool reused = false; // it carried an exchange before this one
+  std::chrono::steady_clock::time_point idle_since;
+};
+
+class upstream_pool {
+ public:
+  // An app's keep-alive timeout is usually a few seconds (gunicorn gthread: 2 s); a
+  // connection idle longer than this is not worth checking.
+  static constexpr std::chrono::seconds max_idle_age{60};
+  static constexpr std::size_t max_idle = 256;
+
+  upstream_pool(boost::asio::any_io_executor ex, boost::asio::generic::stream_protocol::endpoint endpoint, bool tcp)
+      : ex_(std::move(ex)), endpoint_(std::move(endpoint)), tcp_(tcp) {}
+
+  // An idle connection that is still open and silent, or null.
+  std::unique_ptr<upstream_connection> take_idle();
+  // A new, unconnected socket for the caller to connect to endpoint().
+  std::unique_ptr<upstream_connection> fresh() const;
+  void give_back(std::unique_ptr<upstream_connection> c);
+  void clear() { idle_.clear(); }
+
+  const boost::asio::generic::stream_protocol::endpoint& endpoint() const { return endpoint_; }
+  bool tcp() const { return tcp_; }
+
+ private:
+  boost::asio::any_io_executor ex_;
+  boost::asio::generic::stream_protocol::endpoint endpoint_;
+  bool tcp_;
+  std::vector<std::unique_ptr<upstream_connection>> idle_;
+};
+
+}  // namespace hindsight::proxy
