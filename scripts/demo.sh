@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# `make demo`: hindsight in front of gunicorn serving the example Django app on
+# 127.0.0.1:8000, as `hindsight run` would wrap the start command on Platform.sh.
+set -euo pipefail
+bin=${1:-build/hindsight}
+here=$(cd "$(dirname "$0")/.." && pwd)
+port=${DEMO_PORT:-8000}
+
+cat <<MSG
+
+  hindsight is starting in front of the example Django app (gunicorn, 2 workers).
+
+    open   http://127.0.0.1:${port}/          the example app, through hindsight
+           http://127.0.0.1:${port}/boom/     a view that raises (500)
+           http://127.0.0.1:${port}/orders/7/total/   a KeyError deep in a helper
+    data   ${here}/.hindsight
+    stop   Ctrl-C (in-flight requests finish, then the app is stopped)
+
+MSG
+# gunicorn's -b names the public address, as "\$SOCKET" or "\$PORT" expanded by a
+# shell would; hindsight rewrites it to its inner socket.
+exec "$bin" run --listen "127.0.0.1:${port}" --data "${here}/.hindsight" -- \
+  /usr/bin/gunicorn --chdir "${here}/examples/django" -w 2 -b "127.0.0.1:${port}" myapp.wsgi:application
