@@ -229,7 +229,7 @@ net::awaitable<bool> client_session::exchange() {
   relay_result result;
   for (int attempt = 0;; ++attempt) {
     bool timed_out = false;
-    if (!co_await connect_upstream(error, timed_out)) {
+    if (!co_await connect_upstream(error, timed_out, whole_request_staged && attempt == 0)) {
       co_await refuse(timed_out ? 504 : 502, error);
       co_return false;
     }
@@ -288,8 +288,10 @@ net::awaitable<bool> client_session::exchange() {
   co_return !result.close_client && !worker_.shared.draining;
 }
 
-net::awaitable<bool> client_session::connect_upstream(std::string& error, bool& timed_out) {
-  upstream_ = worker_.pool.take_idle();
+net::awaitable<bool> client_session::connect_upstream(std::string& error, bool& timed_out, bool can_retry) {
+  // Apps close idle connections after a few seconds (gunicorn gthread: 2 s); one used
+  // within the last half second is trusted without a check when a retry is possible.
+  upstream_ = worker_.pool.take_idle(can_retry ? std::chrono::milliseconds(500) : std::chrono::milliseconds(0));
   if (upstream_) co_return true;
   upstream_ = worker_.pool.fresh();
   error_code ec;

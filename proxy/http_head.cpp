@@ -207,6 +207,19 @@ int parse_version(std::string_view v) {
   return 0;
 }
 
+// Resets a head for reuse, keeping the vectors' memory: a connection parses one head
+// per request and should not allocate for it.
+template <class Head>
+void reset(Head& h) {
+  auto fields = std::move(h.fields);
+  auto options = std::move(h.connection_options);
+  fields.clear();
+  options.clear();
+  h = Head{};
+  h.fields = std::move(fields);
+  h.connection_options = std::move(options);
+}
+
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -224,6 +237,11 @@ bool is_token(std::string_view s) {
 }
 
 bool is_hop_by_hop(std::string_view name) {
+  // Cheap rejection first: every name below is 2, 7, 10, 14, 16 or 17 bytes long.
+  switch (name.size()) {
+    case 2: case 7: case 10: case 14: case 16: case 17: break;
+    default: return false;
+  }
   // RFC 9110 §7.6.1 names Connection, Proxy-Connection, Keep-Alive, TE, Transfer-Encoding
   // and Upgrade; Content-Length is the framing the proxy writes itself; Trailer announces
   // trailers of a chunked encoding the proxy re-creates.
@@ -256,7 +274,7 @@ std::size_t parse_field_block(std::string_view data, std::vector<field>& out, st
 
 parse_result parse_request_head(std::string_view data, request_head& out, const head_limits& limits,
                                 std::size_t* searched_hint) {
-  out = request_head{};
+  reset(out);
   // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line.
   std::size_t start = 0;
   while (data.size() - start >= 2 && data.substr(start, 2) == crlf) start += 2;
@@ -319,26 +337,41 @@ parse_result parse_request_head(std::string_view data, request_head& out, const 
   std::vector<std::string_view> codings;
   bool has_te = false, options_valid = true, codings_valid = true;
   for (auto& f : out.fields) {
-    if (iequals(f.name, "host")) {
-      ++host_count;
-      host_value = f.value;
-    } else if (iequals(f.name, "content-length")) {
-      ++length_count;
-      length_value = f.value;
-    } else if (iequals(f.name, "transfer-encoding")) {
-      has_te = true;
-      for_each_list_element(f.value, [&](std::string_view c) {
-        // transfer-coding = token *( OWS ";" OWS transfer-parameter ): keep the name only.
-        auto name = trim_ows(c.substr(0, c.find(';')));
-        if (!is_token(name)) codings_valid = false;
-        codings.push_back(c);
-      });
-    } else if (iequals(f.name, "connection")) {
-      collect_connection_options(f.value, out.connection_options, options_valid);
-    } else if (iequals(f.name, "expect")) {
-      expect_value = f.value;
-    } else if (iequals(f.name, "upgrade")) {
-      upgrade_value = f.value;
+    // The length picks the one name worth comparing: most fields are none of these.
+    switch (f.name.size()) {
+      case 4:
+        if (iequals(f.name, "host")) {
+          ++host_count;
+          host_value = f.value;
+        }
+        break;
+      case 14:
+        if (iequals(f.name, "content-length")) {
+          ++length_count;
+          length_value = f.value;
+        }
+        break;
+      case 17:
+        if (iequals(f.name, "transfer-encoding")) {
+          has_te = true;
+          for_each_list_element(f.value, [&](std::string_view c) {
+            // transfer-coding = token *( OWS ";" OWS transfer-parameter )
+            auto name = trim_ows(c.substr(0, c.find(';')));
+            if (!is_token(name)) codings_valid = false;
+            codings.push_back(c);
+          });
+        }
+        break;
+      case 10:
+        if (iequals(f.name, "connection")) collect_connection_options(f.value, out.connection_options, options_valid);
+        break;
+      case 6:
+        if (iequals(f.name, "expect")) expect_value = f.value;
+        break;
+      case 7:
+        if (iequals(f.name, "upgrade")) upgrade_value = f.value;
+        break;
+      default: break;
     }
   }
   if (!options_valid) return failed(400, "the Connection field holds something other than tokens");
@@ -424,7 +457,7 @@ parse_result parse_request_head(std::string_view data, request_head& out, const 
 
 parse_result parse_response_head(std::string_view data, std::string_view request_method, response_head& out,
                                  const head_limits& limits) {
-  out = response_head{};
+  reset(out);
   std::size_t searched = 0, end = 0;
   switch (find_head_end(data, 0, searched, end)) {
     case scan::bare_lf: return failed(502, "the app sent a bare LF in its response head");

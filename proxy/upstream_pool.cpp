@@ -4,12 +4,16 @@
 
 namespace hindsight::proxy {
 
-std::unique_ptr<upstream_connection> upstream_pool::take_idle() {
+std::unique_ptr<upstream_connection> upstream_pool::take_idle(std::chrono::milliseconds trust_for) {
   auto now = std::chrono::steady_clock::now();
   while (!idle_.empty()) {
     auto c = std::move(idle_.back());
     idle_.pop_back();
     if (now - c->idle_since > max_idle_age) continue;
+    if (now - c->idle_since < trust_for) {
+      c->reused = true;
+      return c;
+    }
     // The app may have closed it (its keep-alive timeout) or, wrongly, sent bytes
     // nobody asked for: a peek tells both without blocking.
     char probe;

@@ -31,8 +31,10 @@ class upstream_pool {
   upstream_pool(boost::asio::any_io_executor ex, boost::asio::generic::stream_protocol::endpoint endpoint, bool tcp)
       : ex_(std::move(ex)), endpoint_(std::move(endpoint)), tcp_(tcp) {}
 
-  // An idle connection that is still open and silent, or null.
-  std::unique_ptr<upstream_connection> take_idle();
+  // An idle connection that is still open and silent, or null. A connection idle for
+  // less than `trust_for` is not checked (a syscall per request); if the app closed it
+  // meanwhile, the caller retries on a new one.
+  std::unique_ptr<upstream_connection> take_idle(std::chrono::milliseconds trust_for);
   // A new, unconnected socket for the caller to connect to endpoint().
   std::unique_ptr<upstream_connection> fresh() const;
   void give_back(std::unique_ptr<upstream_connection> c);

@@ -33,7 +33,9 @@ struct shared_state {
 };
 
 struct worker {
-  explicit worker(shared_state& s) : shared(s), io(1), pool(io.get_executor(), s.upstream_endpoint, !s.options.upstream.is_unix()) {}
+  // Each socket is used by this thread only, so the reactor needs no locks; posting
+  // from other threads (drain, stop) still locks the scheduler.
+  explicit worker(shared_state& s) : shared(s), io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO), pool(io.get_executor(), s.upstream_endpoint, !s.options.upstream.is_unix()) {}
   // Sockets go before the io_context; sessions still running are destroyed with it and
   // remove themselves from `sessions`, which therefore outlives it.
   ~worker() {
