@@ -132,6 +132,7 @@ net::awaitable<void> client_session::run(std::shared_ptr<client_session> self) {
 
 net::awaitable<client_session::head_outcome> client_session::read_request_head() {
   head_searched_ = 0;
+  started_ = steady::now();
   method_.clear();
   target_.clear();
   if (in_.empty()) in_.shrink_to(head_read_size);
@@ -168,7 +169,10 @@ net::awaitable<client_session::head_outcome> client_session::read_request_head()
         spdlog::debug("{}: the client closed the connection in the middle of a request head", client_label_);
       co_return head_outcome::closed;
     }
-    if (in_.empty() && !first_request) set_client_deadline(options_.header_timeout);
+    if (in_.empty() && !first_request) {
+      set_client_deadline(options_.header_timeout);
+      started_ = steady::now();
+    }
     in_.commit(n);
   }
 }
@@ -200,7 +204,6 @@ bool client_session::stage_buffered_body(std::string& error) {
 }
 
 net::awaitable<bool> client_session::exchange() {
-  started_ = steady::now();
   ++requests_;
   bytes_in_ = bytes_out_ = 0;
   response_done_ = client_gone_ = body_failed_ = upstream_reached_ = false;

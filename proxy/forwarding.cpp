@@ -48,7 +48,9 @@ std::string_view reason_phrase(int status) {
 
 void write_upstream_request_head(const request_head& req, std::string_view client_ip, std::string& out) {
   out.append(req.method).append(" ").append(req.origin_target).append(" HTTP/1.1\r\n");
-  if (req.has_host) append_field(out, "Host", req.host);
+  // HTTP/1.1 requires Host; an HTTP/1.0 client may have sent none, and then the target
+  // has no authority: RFC 9112 §3.2 says to send it empty.
+  append_field(out, "Host", req.has_host ? req.host : std::string_view{});
 
   std::string forwarded_for;
   for (const auto& f : req.fields) {

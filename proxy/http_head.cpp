@@ -400,8 +400,13 @@ parse_result parse_request_head(std::string_view data, request_head& out, const 
     auto path = authority_end == std::string_view::npos ? std::string_view{} : after.substr(authority_end);
     if (path.find('#') != std::string_view::npos)
       return failed(400, "a fragment ('#') is not allowed in a request target");
-    if (path.empty() || path.front() != '/') return failed(400, "an absolute-form target needs a path starting with '/'");
-    out.origin_target = path;
+    if (path.empty() || path.front() != '/') {
+      // "http://host" and "http://host?q" name the path "/" (RFC 9112 §3.2.1).
+      out.origin_target_storage.assign("/").append(path);
+      out.origin_target = out.origin_target_storage;
+    } else {
+      out.origin_target = path;
+    }
     out.host = authority;
     out.has_host = true;
   }

@@ -65,6 +65,7 @@ struct request_head {
   bool has_host = false;
   // The target to send upstream, in origin-form (asterisk-form kept as "*").
   std::string_view origin_target;
+  std::string origin_target_storage;  // when it is not a slice of the target: "/" + "?q"...
   std::vector<std::string_view> connection_options;  // tokens of the Connection field, lower-cased on compare
 
   bool is_head() const { return method == "HEAD"; }

@@ -40,7 +40,7 @@ TEST(Forwarding, appends_to_x_forwarded_for_and_keeps_proto_and_host) {
   std::string out;
   write_upstream_request_head(req, "10.0.0.1", out);
   EXPECT_EQ(out,
-            "GET / HTTP/1.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\n"
+            "GET / HTTP/1.1\r\nHost: \r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\n"
             "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 10.0.0.1\r\n\r\n");
   out.clear();
   write_upstream_request_head(req, "", out);  // a unix-socket client adds nothing

@@ -214,3 +214,11 @@ TEST(ResponseHead, a_malformed_response_is_the_apps_fault) {
     EXPECT_EQ(res.error.status, 502) << bad;
   }
 }
+
+TEST(RequestHead, absolute_form_without_a_path_targets_the_root) {
+  request_head h;
+  ASSERT_EQ(parse("GET http://a:8080 HTTP/1.1\r\nHost: a\r\n\r\n", h).state, parse_state::complete);
+  EXPECT_EQ(h.origin_target, "/");
+  ASSERT_EQ(parse("GET http://a?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", h).state, parse_state::complete);
+  EXPECT_EQ(h.origin_target, "/?x=1");
+}
