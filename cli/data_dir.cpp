@@ -14,14 +14,10 @@ namespace {
 
 [[noreturn]] void fail(const std::string& path, int err) {
   std::string why = "cannot use the data directory '" + path + "': " + std::strerror(err);
-  if (err == EROFS || err == EACCES || err == EPERM)
-    why += " — hindsight needs a writable directory for its data. On Platform.sh and Upsun the "
-           "application's file system is read-only after the build: declare a writable mount "
-           "(e.g. `mounts: {'.hindsight': {source: local}}`) and pass --data to it or set HINDSIGHT_DATA";
-  else if (err == ENOTDIR)
-    why += " — a part of the path is a file, not a directory; choose another --data";
-  else
-    why += " — choose another directory with --data or HINDSIGHT_DATA";
+  if (err == ENOTDIR) why += " (a part of the path is a file)";
+  why += " — hindsight needs a writable directory for its data: choose one with --data or HINDSIGHT_DATA. "
+         "On Platform.sh and Upsun the application's file system is read-only after the build: declare a "
+         "writable mount (e.g. `mounts: {'.hindsight': {source: local}}`) and point --data at it";
   throw std::runtime_error(why);
 }
 

@@ -45,7 +45,7 @@ net::generic::stream_protocol::endpoint resolve(const address& a, bool passive) 
   auto port = std::to_string(a.port);
   int rc = ::getaddrinfo(a.host.c_str(), port.c_str(), &hints, &found);
   if (rc != 0) throw startup_error("cannot resolve '" + a.host + "' in " + a.to_string() + ": " + ::gai_strerror(rc));
-  net::generic::stream_protocol::endpoint ep(found->ai_addr, found->ai_addrlen, SOCK_STREAM);
+  net::generic::stream_protocol::endpoint ep(found->ai_addr, found->ai_addrlen, found->ai_protocol);
   ::freeaddrinfo(found);
   return ep;
 }
