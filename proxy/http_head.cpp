@@ -136,7 +136,9 @@ bool parse_field_lines(std::string_view block, std::vector<field>& out, std::siz
       return false;
     }
     if (line[i] != ':') {
-      if (is_ows(line[i]))
+      if (line.find(':', i) == std::string_view::npos)
+        e = err(400, "a field line has no colon: '" + shown(line) + "'");
+      else if (is_ows(line[i]))
         e = err(400, "whitespace between a field name and its colon (RFC 9112 §5.1): '" + shown(line) + "'");
       else
         e = err(400, "invalid character in a field name (RFC 9110 §5.1): '" + shown(line) + "'");
@@ -322,6 +324,8 @@ parse_result parse_request_head(std::string_view data, request_head& out, const 
       return failed(400, "a control character or whitespace in the request target: '" + shown(out.target) + "'");
   }
   auto version = rest.substr(sp + 1);
+  if (version.find(' ') != std::string_view::npos)
+    return failed(400, "the request line has more than three parts (whitespace in the target?): '" + shown(line) + "'");
   int v = parse_version(version);
   if (v < 0) return failed(400, "malformed HTTP version '" + shown(version) + "'");
   if (v == 0) return failed(505, "HTTP version '" + std::string(version) + "' is not supported (only 1.0 and 1.1)");
