@@ -382,21 +382,30 @@ net::awaitable<void> client_session::pump_request_body() {
 }
 
 net::awaitable<client_session::relay_result> client_session::relay_response() {
+  auto r = co_await relay_response_until_done();
+  // However the response ended, a body pump still waiting on the client must stop now:
+  // the client gets its answer (or 502) without finishing its upload first.
+  stop_pump();
+  co_return r;
+}
+
+void client_session::stop_pump() {
+  if (response_done_) return;
+  response_done_ = true;
+  if (!body_done_) {
+    error_code ignored;
+    client_.cancel(ignored);
+    if (upstream_) upstream_->socket.cancel(ignored);
+  }
+}
+
+net::awaitable<client_session::relay_result> client_session::relay_response_until_done() {
   relay_result r;
   auto& up = *upstream_;
   error_code ec;
   const std::size_t up_max = std::max(body_read_size, options_.limits.max_head_size + head_read_size);
   set_upstream_deadline(options_.upstream_timeout);
 
-  auto finish = [&]() {
-    response_done_ = true;
-    if (!body_done_) {
-      // The app answered before reading the whole request body: stop the pump.
-      error_code ignored;
-      client_.cancel(ignored);
-      up.socket.cancel(ignored);
-    }
-  };
   auto read_failed = [&](bool any_response_byte) {
     if (upstream_timed_out_) {
       r.error_status = 504;
@@ -459,7 +468,7 @@ net::awaitable<client_session::relay_result> client_session::relay_response() {
       co_return r;
     }
     r.response_started = true;
-    finish();
+    stop_pump();
     co_await tunnel(client_head_);
     r.response_complete = true;
     co_return r;
@@ -551,7 +560,6 @@ net::awaitable<client_session::relay_result> client_session::relay_response() {
     }
   }
   r.response_complete = true;
-  finish();
   co_return r;
 }
 

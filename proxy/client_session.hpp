@@ -75,6 +75,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   bool stage_buffered_body(std::string& error);
   net::awaitable<bool> connect_upstream(std::string& error, bool& timed_out, bool can_retry);
   net::awaitable<relay_result> relay_response();
+  net::awaitable<relay_result> relay_response_until_done();
+  void stop_pump();
   net::awaitable<void> pump_request_body();
   net::awaitable<void> tunnel(std::string_view to_client_first);
   net::awaitable<void> copy_until_eof(stream_socket& from, stream_socket& to, bool client_to_upstream);

@@ -833,3 +833,18 @@ def test_many_concurrent_clients(proxied):
     assert not any(t.is_alive() for t in threads), "clients still waiting after 60 s"
     assert errors == []
     assert len(up.requests) == 500
+
+
+def test_app_dying_during_an_upload_answers_502_without_waiting_for_the_body(proxied):
+    # The app reads the head and a little of the body, then dies. The client is still
+    # uploading (slowly); it must get the 502 now, not after its upload or the body timeout.
+    def handler(conn):
+        conn.read_head()
+        conn.read_exact(10)
+
+    hs, up = proxied(handler, "--body-timeout", "30s")
+    with hs.client() as c:
+        c.send(b"POST /upload HTTP/1.1\r\nHost: test.local\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 10)
+        # 15 s is half the body timeout: a 502 that waited for the upload misses it.
+        r = c.read_response(timeout=15)
+        assert_own_answer(r, {502})
