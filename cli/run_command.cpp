@@ -155,6 +155,8 @@ void add_run_command(CLI::App& app, run_options& o) {
   run->add_option("--log-level", o.log_level, "trace, debug, info, warn, error or off (access lines are info)")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  run->add_option("--access-log", o.access_log, "on or off: one info line per exchange (nginx's access_log)")
+      ->capture_default_str()->check(CLI::IsMember({"on", "off"}));
   run->add_option("command", o.command, "The app's command, after --, run as given (no shell)");
   run->footer(
       "Examples:\n"
@@ -196,7 +198,8 @@ int run(const run_options& o) {
   po.limits.max_fields = o.max_headers;
   po.threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
 
-  proxy::configure_logging(o.log_format == "json" ? proxy::log_format::json : proxy::log_format::text, o.log_level);
+  proxy::configure_logging(o.log_format == "json" ? proxy::log_format::json : proxy::log_format::text, o.log_level,
+                           o.access_log == "on");
   ::signal(SIGPIPE, SIG_IGN);
 
   std::string data;

@@ -13,7 +13,7 @@ struct run_options {
   std::string header_timeout = "10s", idle_timeout = "75s", body_timeout = "60s", connect_timeout = "5s",
               upstream_timeout = "120s", drain = "30s", stop_timeout = "10s", ready_timeout = "60s";
   std::size_t max_connections = 10'000, max_header_size = 65'536, max_headers = 100;
-  std::string log_format = "text", log_level = "info";
+  std::string log_format = "text", log_level = "info", access_log = "on";
   std::vector<std::string> command;
 };
 

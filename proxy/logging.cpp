@@ -12,6 +12,7 @@ namespace hindsight::proxy {
 namespace {
 
 log_format current_format = log_format::text;
+bool access_log_on = true;
 
 void append_time(std::string& out, std::chrono::system_clock::time_point t) {
   auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
@@ -84,8 +85,9 @@ void append_json_escaped(std::string& out, std::string_view s) {
   }
 }
 
-void configure_logging(log_format format, std::string_view level) {
+void configure_logging(log_format format, std::string_view level, bool access_log) {
   current_format = format;
+  access_log_on = access_log;
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("hindsight", sink);
   if (format == log_format::json) logger->set_formatter(std::make_unique<json_formatter>());
@@ -96,7 +98,7 @@ void configure_logging(log_format format, std::string_view level) {
 }
 
 void log_exchange(const exchange_record& r) {
-  if (!spdlog::should_log(spdlog::level::info)) return;
+  if (!access_log_on || !spdlog::should_log(spdlog::level::info)) return;
   std::string line;
   line.reserve(256);
   const char* version = r.version == 10 ? "HTTP/1.0" : "HTTP/1.1";

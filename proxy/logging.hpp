@@ -24,7 +24,7 @@ enum class log_format { text, json };
 
 // Sets up spdlog's default logger on stderr. `level` is one of spdlog's level names
 // (trace, debug, info, warn, error, critical, off); access lines are info.
-void configure_logging(log_format format, std::string_view level);
+void configure_logging(log_format format, std::string_view level, bool access_log = true);
 void log_exchange(const exchange_record& r);
 
 // Appends `s` to `out` as the inside of a JSON string.

@@ -27,14 +27,16 @@ std::unique_ptr<upstream_connection> upstream_pool::take_idle(std::chrono::milli
 }
 
 std::unique_ptr<upstream_connection> upstream_pool::fresh() const {
-  return std::make_unique<upstream_connection>(ex_);
+  auto c = std::make_unique<upstream_connection>(ex_);
+  // Room for a whole typical response in one read. Pooled connections keep it: there
+  // are only as many as exchanges run at once, unlike idle client connections.
+  c->in = byte_buffer(response_buffer_size);
+  return c;
 }
 
 void upstream_pool::give_back(std::unique_ptr<upstream_connection> c) {
   if (idle_.size() >= max_idle || !c->in.empty()) return;
   c->idle_since = std::chrono::steady_clock::now();
-  // A large response grew the buffer; an idle connection keeps only a small one.
-  c->in.shrink_to(16 * 1024);
   idle_.push_back(std::move(c));
 }
 

@@ -498,6 +498,15 @@ def test_log_level_warn_silences_access_log(proxied):
     assert not any("/quiet" in line for line in hs.stderr_lines), hs.stderr_lines
 
 
+def test_access_log_off_keeps_the_rest_of_the_log(proxied):
+    hs, up = proxied(ok_handler, "--access-log", "off")  # waits for `ready:`, an info line
+    assert hs.get("/unlogged").body == b"ok"
+    assert_own_answer(hs.request(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), {400})
+    assert hs.stop() == 0
+    assert not any("/unlogged" in line for line in hs.stderr_lines), hs.stderr_lines
+    assert any("received SIGTERM" in line for line in hs.stderr_lines), hs.stderr_lines
+
+
 def _connects(addr) -> bool:
     try:
         addr.connect(1).close()

@@ -1,0 +1,540 @@
+#!/usr/bin/env bash
+# bench/run.sh — hindsight vs nginx vs direct, side by side, in one run.
+#
+#   bash bench/run.sh [PATH/TO/hindsight]          (make bench does this)
+#
+# What it measures (all on 127.0.0.1 / unix sockets, nothing outside a temp dir):
+#   * a fast upstream: nginx, 1 worker, on a unix socket (and 127.0.0.1 TCP for the
+#     direct row), /small = `return 200` with a 100-byte body, /large = a static
+#     64 KiB file;
+#   * three targets in front of it, each loaded with wrk:
+#       direct     wrk -> upstream (TCP listener of the same server block)
+#       nginx      wrk -> nginx proxy_pass (worker_processes N, keep-alive pool of 64)
+#       hindsight  wrk -> hindsight run --upstream unix:... --threads N
+#   * at N = 1 and N = 2 threads/workers, small and large responses;
+#   * RSS of hindsight (VmRSS) and of the nginx proxy (master + workers, summed)
+#     with 1,000 idle keep-alive connections open (bench/idle_conns.py).
+#
+# CPU placement (2-core machine): wrk always runs on CPU 0.  For N=1 the upstream
+# and the proxy under test share CPU 1.  For N=2 the upstream and the proxies are
+# not pinned (they may use both cores, and so compete with wrk on CPU 0); the
+# output says so.  On a 1-CPU machine nothing is pinned.
+#
+# Environment:
+#   BENCH_DURATION     wrk duration per measured row          (default 10s)
+#   BENCH_CONNECTIONS  wrk connections                        (default 50)
+#   BENCH_WARMUP       wrk warm-up per row, not reported      (default 2s)
+#   BENCH_WRK_THREADS  wrk threads                            (default 1)
+#   BENCH_THREADS      the N values to run                    (default "1 2")
+#   BENCH_IDLE_CONNECTIONS  idle connections for the RSS rows (default 1000)
+#   BENCH_KEEP_TMP=1   keep the temp dir (configs, logs, wrk outputs)
+#
+# The report also says how much CPU other processes used during the run (machine
+# busy time from /proc/stat minus this script's children's CPU time); above 5 % it
+# prints a WARNING: the numbers are then disturbed (compare rows of one run only).
+#
+# Needs only: bash, nginx, wrk, taskset, /usr/bin/python3 (standard library).
+# The system nginx configuration is never read or touched: every nginx here runs
+# with its own prefix, config, pid and logs inside the temp dir, in the foreground.
+#
+# Exit status: 0 when the report was produced (whether or not the targets were
+# met, and also when no hindsight binary was given/found: its rows read "n/a");
+# 1 when the benchmark itself could not run (missing tool, upstream or nginx
+# failed to start, wrk failed on a direct/nginx row); 3 when a hindsight binary
+# exists but could not be measured (failed to start, crashed, wrong answers) —
+# the table is still printed.
+
+set -u -o pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+HS_BIN=${1:-}
+DURATION=${BENCH_DURATION:-10s}
+CONNS=${BENCH_CONNECTIONS:-50}
+WARMUP=${BENCH_WARMUP:-2s}
+WRK_THREADS=${BENCH_WRK_THREADS:-1}
+THREADS_LIST=${BENCH_THREADS:-"1 2"}
+IDLE_CONNS=${BENCH_IDLE_CONNECTIONS:-1000}
+PY=/usr/bin/python3
+SMALL_SIZE=100
+LARGE_SIZE=65536
+READY_TIMEOUT=30
+
+# Targets from the issue.
+TARGET_RPS_RATIO=1.10
+TARGET_RSS_MIB=50
+
+die() { echo "bench: error: $*" >&2; exit 1; }
+note() { echo "bench: $*" >&2; }
+
+for tool in nginx wrk taskset; do
+    command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (apt-get install nginx wrk util-linux)"
+done
+[ -x "$PY" ] || die "$PY not found"
+
+# --- hindsight binary: optional ------------------------------------------------
+HS_AVAILABLE=0
+HS_NOTE=""
+if [ -z "$HS_BIN" ]; then
+    HS_NOTE="no hindsight binary given (usage: bench/run.sh PATH/TO/hindsight)"
+elif [ ! -x "$HS_BIN" ]; then
+    HS_NOTE="hindsight binary '$HS_BIN' not found or not executable"
+else
+    HS_BIN=$(cd "$(dirname "$HS_BIN")" && pwd)/$(basename "$HS_BIN")
+    HS_AVAILABLE=1
+fi
+HS_FAILED=0          # set when the binary exists but a measurement of it failed
+
+# --- limits, CPUs ---------------------------------------------------------------
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS + 200)) ]; then
+    die "open-file limit $(ulimit -n) too low for $IDLE_CONNS idle connections"
+fi
+NCPU=$(nproc)
+PIN=1
+[ "$NCPU" -ge 2 ] || PIN=0
+WRK_PIN=()
+[ "$PIN" = 1 ] && WRK_PIN=(taskset -c 0)
+
+# --- temp dir and cleanup ---------------------------------------------------------
+TMP=$(mktemp -d /tmp/hindsight-bench.XXXXXX) || die "mktemp failed"
+chmod 755 "$TMP"
+PIDS=()
+
+children_of() {   # direct children of $1 (scan /proc; no name matching)
+    local st ppid
+    for st in /proc/[0-9]*/status; do
+        ppid=$(awk '/^PPid:/ {print $2; exit}' "$st" 2>/dev/null) || continue
+        [ "$ppid" = "$1" ] && { st=${st#/proc/}; echo "${st%/status}"; }
+    done
+}
+
+stop_pid() {      # TERM, wait up to 5 s, then KILL (and any children left over)
+    local pid=$1 kids i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kids=$(children_of "$pid")
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+    for i in $kids; do kill -KILL "$i" 2>/dev/null; done
+    return 0
+}
+
+cleanup() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
+    PIDS=()
+    if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then
+        note "kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+forget_pid() {
+    local p out=()
+    for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || out+=("$p"); done
+    PIDS=("${out[@]}")
+}
+
+# --- helpers -----------------------------------------------------------------------
+free_ports() {    # print $1 distinct free TCP ports on 127.0.0.1
+    "$PY" - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+# check_http ADDR PATH LEN: one GET; 0 if status 200 and a body of LEN bytes.
+# ADDR is host:port or unix:/path.
+check_http() {
+    "$PY" - "$1" "$2" "$3" <<'EOF' 2>/dev/null
+import http.client, socket, sys
+addr, path, length = sys.argv[1], sys.argv[2], int(sys.argv[3])
+class UnixConn(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=3); self.unix_path = path
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX); self.sock.settimeout(3)
+        self.sock.connect(self.unix_path)
+if addr.startswith("unix:"):
+    c = UnixConn(addr[5:])
+else:
+    host, port = addr.rsplit(":", 1); c = http.client.HTTPConnection(host, int(port), timeout=3)
+c.request("GET", path)
+r = c.getresponse(); body = r.read()
+sys.exit(0 if r.status == 200 and len(body) == length else 1)
+EOF
+}
+
+render() {        # render TEMPLATE OUT VAR=VALUE...
+    local tpl=$1 out=$2 kv expr=()
+    shift 2
+    for kv in "$@"; do expr+=(-e "s|@${kv%%=*}@|${kv#*=}|g"); done
+    sed "${expr[@]}" "$tpl" >"$out"
+}
+
+start_nginx() {   # start_nginx NAME CONF PREFIX CPUS -> sets NGINX_PID
+    local name=$1 conf=$2 prefix=$3 cpus=$4 pre=()
+    [ -n "$cpus" ] && pre=(taskset -c "$cpus")
+    nginx -t -p "$prefix/" -e "$prefix/$name-error.log" -c "$conf" -g 'daemon off;' \
+        >"$prefix/$name-test.out" 2>&1 || { cat "$prefix/$name-test.out" >&2; die "$name: nginx -t failed"; }
+    "${pre[@]}" nginx -p "$prefix/" -e "$prefix/$name-error.log" -c "$conf" -g 'daemon off;' \
+        >"$prefix/$name.out" 2>&1 &
+    NGINX_PID=$!
+    PIDS+=("$NGINX_PID")
+}
+
+wait_http() {     # wait_http PID ADDR PATH LEN WHAT
+    local i
+    for i in $(seq 100); do
+        kill -0 "$1" 2>/dev/null || return 1
+        check_http "$2" "$3" "$4" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+rss_tree_kib() {  # VmRSS of $1 plus its direct children (nginx master + workers)
+    local total p
+    total=$(rss_kib "$1")
+    for p in $(children_of "$1"); do total=$((total + $(rss_kib "$p"))); done
+    echo "$total"
+}
+
+# run_wrk OUTFILE URL: warm up, then measure; 0 if wrk ran.
+run_wrk() {
+    "${WRK_PIN[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"$WARMUP" "$2" >"$1.warmup" 2>&1 || return 1
+    "${WRK_PIN[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency "$2" >"$1" 2>&1 || return 1
+}
+
+# parse_wrk FILE -> "rps p50_us p99_us requests errors"
+parse_wrk() {
+    awk '
+    function us(v,   n, u) {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") return n
+        if (u == "ms") return n * 1000
+        if (u == "s")  return n * 1000000
+        if (u == "m")  return n * 60000000
+        if (u == "h")  return n * 3600000000
+        return -1
+    }
+    /Latency Distribution/ { dist = 1; next }
+    dist && $1 == "50%" { p50 = us($2) }
+    dist && $1 == "99%" { p99 = us($2) }
+    / requests in / { reqs = $1 }
+    /^Requests\/sec:/ { rps = $2 }
+    /Non-2xx or 3xx responses:/ { err += $NF }
+    /Socket errors:/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
+    END {
+        if (rps == "" || p50 == "" || p99 == "") { print "fail"; exit }
+        printf "%s %s %s %s %d\n", rps, p50, p99, reqs, err
+    }' "$1"
+}
+
+fmt_ms() { awk -v u="$1" 'BEGIN { printf "%.3f ms", u / 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+
+# --- fixtures ------------------------------------------------------------------------
+mkdir -p "$TMP/www"
+SMALL_BODY=$(head -c "$SMALL_SIZE" /dev/zero | tr '\0' 's')
+head -c "$LARGE_SIZE" /dev/zero | tr '\0' 'L' >"$TMP/www/large"
+NGINX_USER=""
+[ "$(id -u)" = 0 ] && NGINX_USER="user root;"   # workers must reach sockets in $TMP
+
+declare -A RPS P50 P99 ERRS NOTE RSS_IDLE RSS_CONN NGX_RSS_IDLE NGX_RSS_CONN
+SIZES="small large"
+TARGETS="direct nginx hindsight"
+
+size_len() { [ "$1" = small ] && echo "$SMALL_SIZE" || echo "$LARGE_SIZE"; }
+
+# measure_idle KEY PID-GETTER... : RSS with IDLE_CONNS idle keep-alive connections
+# open_idle PORT -> sets IDLE_PID, returns 0 when all connections answered
+open_idle() {
+    local ready=$TMP/idle-$1.ready i
+    rm -f "$ready"
+    "$PY" "$HERE/idle_conns.py" 127.0.0.1 "$1" "$IDLE_CONNS" /small "$ready" \
+        >"$TMP/idle-$1.out" 2>&1 &
+    IDLE_PID=$!
+    PIDS+=("$IDLE_PID")
+    for i in $(seq 600); do
+        [ -s "$ready" ] && break
+        kill -0 "$IDLE_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if grep -q '^ok' "$ready" 2>/dev/null; then
+        sleep 1      # let the server settle
+        return 0
+    fi
+    IDLE_ERR=$(cat "$ready" 2>/dev/null || echo "timed out")
+    return 1
+}
+close_idle() { stop_pid "$IDLE_PID"; forget_pid "$IDLE_PID"; }
+
+# CPU time used by the whole machine (jiffies, USER_HZ) — compared at the end with
+# what this script's own children used, to flag runs disturbed by other load.
+cpu_busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+children_cpu_s() {   # user+sys seconds of reaped children (bash `times`, 2nd line)
+    # `times` must run in this shell (not in a pipe or $(...), which fork): to a file.
+    times >"$TMP/times"
+    awk 'NR == 2 {
+        t = 0
+        for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+        print t }' "$TMP/times"
+}
+echo "bench: results so far go to stderr; the report is printed at the end" >&2
+START=$(date +%s)
+BUSY0=$(cpu_busy_jiffies)
+children_cpu_s >"$TMP/child0"; CHILD0=$(cat "$TMP/child0")
+
+for N in $THREADS_LIST; do
+    PREFIX=$TMP/n$N
+    mkdir -p "$PREFIX/tmp" "$PREFIX/hs-data"
+    SOCK=$PREFIX/up.sock
+    read -r DIRECT_PORT NGINX_PORT HS_PORT <<<"$(free_ports 3)"
+    SRV_CPUS=""
+    [ "$PIN" = 1 ] && [ "$N" = 1 ] && SRV_CPUS=1
+
+    # upstream
+    render "$HERE/nginx-upstream.conf.in" "$PREFIX/upstream.conf" \
+        USER="$NGINX_USER" PREFIX="$PREFIX" SOCKET="$SOCK" DIRECT_PORT="$DIRECT_PORT" \
+        SMALL_BODY="$SMALL_BODY" WWW="$TMP/www"
+    start_nginx upstream "$PREFIX/upstream.conf" "$PREFIX" "$SRV_CPUS"
+    UP_PID=$NGINX_PID
+    wait_http "$UP_PID" "unix:$SOCK" /small "$SMALL_SIZE" ||
+        { cat "$PREFIX"/upstream*.log "$PREFIX/upstream.out" >&2; die "N=$N: upstream nginx did not start"; }
+    check_http "127.0.0.1:$DIRECT_PORT" /large "$LARGE_SIZE" || die "N=$N: upstream /large wrong"
+
+    # nginx proxy
+    render "$HERE/nginx-proxy.conf.in" "$PREFIX/proxy.conf" \
+        USER="$NGINX_USER" PREFIX="$PREFIX" SOCKET="$SOCK" PORT="$NGINX_PORT" WORKERS="$N"
+    start_nginx proxy "$PREFIX/proxy.conf" "$PREFIX" "$SRV_CPUS"
+    NGX_PID=$NGINX_PID
+    wait_http "$NGX_PID" "127.0.0.1:$NGINX_PORT" /small "$SMALL_SIZE" ||
+        { cat "$PREFIX"/proxy*.log "$PREFIX/proxy.out" >&2; die "N=$N: nginx proxy did not start"; }
+    sleep 0.5
+    NGX_RSS_IDLE[$N]=$(rss_tree_kib "$NGX_PID")
+
+    # hindsight
+    HS_PID=""
+    HS_UP=0
+    if [ "$HS_AVAILABLE" = 1 ]; then
+        pre=()
+        [ -n "$SRV_CPUS" ] && pre=(taskset -c "$SRV_CPUS")
+        "${pre[@]}" "$HS_BIN" run --listen "127.0.0.1:$HS_PORT" --upstream "unix:$SOCK" \
+            --threads "$N" --access-log off --data "$PREFIX/hs-data" \
+            >"$PREFIX/hindsight.out" 2>"$PREFIX/hindsight.err" &
+        HS_PID=$!
+        PIDS+=("$HS_PID")
+        for i in $(seq $((READY_TIMEOUT * 10))); do
+            if grep -q 'ready:' "$PREFIX/hindsight.err"; then HS_UP=1; break; fi
+            kill -0 "$HS_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if [ "$HS_UP" = 1 ] && ! check_http "127.0.0.1:$HS_PORT" /small "$SMALL_SIZE"; then
+            note "N=$N: hindsight is ready but GET /small did not return the 100-byte body"
+            HS_UP=0
+        fi
+        if [ "$HS_UP" = 0 ]; then
+            HS_FAILED=1
+            note "N=$N: hindsight did not become ready; its stderr:"
+            tail -n 20 "$PREFIX/hindsight.err" >&2
+            NOTE[$N,hs]="failed to start"
+        else
+            sleep 0.5
+            RSS_IDLE[$N]=$(rss_kib "$HS_PID")
+        fi
+    fi
+
+    # throughput / latency
+    for size in $SIZES; do
+        len=$(size_len "$size")
+        for target in $TARGETS; do
+            key="$N|$size|$target"
+            case $target in
+                direct) port=$DIRECT_PORT ;;
+                nginx) port=$NGINX_PORT ;;
+                hindsight)
+                    port=$HS_PORT
+                    if [ "$HS_UP" != 1 ]; then
+                        NOTE[$key]=${NOTE[$N,hs]:-no binary}
+                        continue
+                    fi
+                    if ! kill -0 "$HS_PID" 2>/dev/null; then
+                        NOTE[$key]="hindsight exited"; HS_FAILED=1; continue
+                    fi ;;
+            esac
+            if ! check_http "127.0.0.1:$port" "/$size" "$len"; then
+                [ "$target" = hindsight ] || die "N=$N $size $target: GET /$size did not return $len bytes"
+                NOTE[$key]="wrong answer to GET /$size"; HS_FAILED=1; continue
+            fi
+            out=$PREFIX/wrk-$size-$target.txt
+            note "N=$N $size $target: wrk -c$CONNS -d$DURATION"
+            if ! run_wrk "$out" "http://127.0.0.1:$port/$size"; then
+                cat "$out"* >&2
+                [ "$target" = hindsight ] || die "N=$N $size $target: wrk failed"
+                NOTE[$key]="wrk failed"; HS_FAILED=1; continue
+            fi
+            res=$(parse_wrk "$out")
+            if [ "$res" = fail ]; then
+                cat "$out" >&2
+                [ "$target" = hindsight ] || die "N=$N $size $target: could not parse wrk output"
+                NOTE[$key]="wrk output unparsable"; HS_FAILED=1; continue
+            fi
+            read -r rps p50 p99 reqs errs <<<"$res"
+            RPS[$key]=$rps; P50[$key]=$p50; P99[$key]=$p99; ERRS[$key]=$errs
+            note "  $rps req/s, p50 $(fmt_ms "$p50"), p99 $(fmt_ms "$p99"), $errs errors"
+            if [ "$target" = hindsight ] && ! kill -0 "$HS_PID" 2>/dev/null; then
+                NOTE[$key]="hindsight exited during the run"; HS_FAILED=1
+            fi
+        done
+    done
+
+    # memory with IDLE_CONNS idle keep-alive connections (after the load runs)
+    if open_idle "$NGINX_PORT"; then
+        NGX_RSS_CONN[$N]=$(rss_tree_kib "$NGX_PID")
+    else
+        note "N=$N: nginx: idle connections failed: $IDLE_ERR"
+    fi
+    close_idle
+    if [ "$HS_UP" = 1 ] && kill -0 "$HS_PID" 2>/dev/null; then
+        if open_idle "$HS_PORT"; then
+            RSS_CONN[$N]=$(rss_kib "$HS_PID")
+        else
+            note "N=$N: hindsight: idle connections failed: $IDLE_ERR"
+            NOTE[$N,rss]="idle connections failed: $IDLE_ERR"
+            HS_FAILED=1
+        fi
+        close_idle
+    fi
+
+    # stop this N's servers
+    for p in $HS_PID "$NGX_PID" "$UP_PID"; do
+        [ -n "$p" ] || continue
+        stop_pid "$p"; forget_pid "$p"
+    done
+done
+
+# --- report ---------------------------------------------------------------------------
+END=$(date +%s)
+children_cpu_s >"$TMP/child1"
+OTHER_CPU=$(awk -v b0="$BUSY0" -v b1="$(cpu_busy_jiffies)" -v c0="$CHILD0" -v c1="$(cat "$TMP/child1")" \
+    -v hz="$(getconf CLK_TCK)" -v wall=$((END - START)) -v n="$NCPU" 'BEGIN {
+        other = (b1 - b0) / hz - (c1 - c0); if (other < 0) other = 0
+        printf "%.0f %.1f", other, (wall > 0 ? 100 * other / (wall * n) : 0) }')
+read -r OTHER_S OTHER_PCT <<<"$OTHER_CPU"
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+
+echo
+echo "## hindsight benchmark"
+echo
+echo "- $(date -u '+%Y-%m-%d %H:%M UTC'), $NCPU CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
+echo "- $(nginx -v 2>&1 | sed 's/^nginx version: //'), wrk -t$WRK_THREADS -c$CONNS -d$DURATION --latency (after a $WARMUP warm-up)"
+if [ "$HS_AVAILABLE" = 1 ]; then echo "- hindsight: $HS_BIN"; else echo "- hindsight: n/a — $HS_NOTE"; fi
+echo "- upstream: nginx, 1 worker, unix socket; small = 'return 200' with $SMALL_SIZE B, large = static $LARGE_SIZE B file"
+if [ "$PIN" = 1 ]; then
+    echo "- CPUs: wrk pinned to CPU 0; N=1: upstream + proxy pinned to CPU 1; N=2: upstream and proxies NOT pinned (they share both cores with wrk)"
+else
+    echo "- CPUs: only $NCPU CPU — nothing pinned"
+fi
+if awk -v p="$OTHER_PCT" 'BEGIN { exit !(p > 5) }'; then
+    echo "- WARNING: other processes used ~${OTHER_S} CPU-seconds (~${OTHER_PCT}% of the machine) during the run: the numbers are disturbed"
+else
+    echo "- other load during the run: ~${OTHER_PCT}% of the machine (${OTHER_S} CPU-s)"
+fi
+echo
+echo "| N | size | target | requests/s | p50 | p99 | errors | hs/nginx req/s | hs/direct req/s | hs p99 / nginx p99 |"
+echo "|---|------|--------|-----------:|----:|----:|-------:|---------------:|----------------:|-------------------:|"
+for N in $THREADS_LIST; do
+    for size in $SIZES; do
+        for target in $TARGETS; do
+            key="$N|$size|$target"
+            if [ -z "${RPS[$key]:-}" ]; then
+                echo "| $N | $size | $target | n/a | n/a | n/a | ${NOTE[$key]:-n/a} | n/a | n/a | n/a |"
+                continue
+            fi
+            r1="" r2="" r3=""
+            if [ "$target" = hindsight ]; then
+                r1=$(ratio "${RPS[$key]}" "${RPS[$N|$size|nginx]:-0}")
+                r2=$(ratio "${RPS[$key]}" "${RPS[$N|$size|direct]:-0}")
+                r3=$(ratio "${P99[$key]}" "${P99[$N|$size|nginx]:-0}")
+            fi
+            printf '| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s |\n' "$N" "$size" "$target" \
+                "${RPS[$key]}" "$(fmt_ms "${P50[$key]}")" "$(fmt_ms "${P99[$key]}")" "${ERRS[$key]}" "$r1" "$r2" "$r3"
+        done
+    done
+done
+echo
+echo "Memory with $IDLE_CONNS idle keep-alive connections (each sent one GET /small; measured after the load runs):"
+echo
+echo "| N | process | RSS before load, no connections | RSS with $IDLE_CONNS idle connections |"
+echo "|---|---------|-------------:|-------------:|"
+for N in $THREADS_LIST; do
+    if [ -n "${RSS_CONN[$N]:-}" ]; then
+        echo "| $N | hindsight (VmRSS) | $(mib "${RSS_IDLE[$N]}") | $(mib "${RSS_CONN[$N]}") |"
+    elif [ -n "${RSS_IDLE[$N]:-}" ]; then
+        echo "| $N | hindsight (VmRSS) | $(mib "${RSS_IDLE[$N]}") | n/a (${NOTE[$N,rss]:-}) |"
+    else
+        echo "| $N | hindsight (VmRSS) | n/a | n/a |"
+    fi
+    echo "| $N | nginx proxy (master + $N worker(s), VmRSS summed) | $(mib "${NGX_RSS_IDLE[$N]:-0}") | ${NGX_RSS_CONN[$N]:+$(mib "${NGX_RSS_CONN[$N]}")} |"
+done
+echo
+echo "Targets (from the issue): hindsight/nginx ≥ $TARGET_RPS_RATIO in requests/s with p99 no worse than nginx's; ≤ $TARGET_RSS_MIB MiB RSS at 1,000 idle connections."
+echo
+met=0 total=0 na=0
+for N in $THREADS_LIST; do
+    for size in $SIZES; do
+        key="$N|$size|hindsight"
+        total=$((total + 1))
+        if [ -z "${RPS[$key]:-}" ]; then
+            echo "- N=$N $size: n/a (${NOTE[$key]:-no data})"
+            na=$((na + 1))
+            continue
+        fi
+        r=$(ratio "${RPS[$key]}" "${RPS[$N|$size|nginx]}")
+        ok_r=no ok_p=no
+        ge "$r" "$TARGET_RPS_RATIO" && ok_r=yes
+        ge "${P99[$N|$size|nginx]}" "${P99[$key]}" && ok_p=yes
+        verdict=MISSED
+        if [ "$ok_r" = yes ] && [ "$ok_p" = yes ] && [ "${ERRS[$key]}" = 0 ]; then verdict=MET; met=$((met + 1)); fi
+        extra=""
+        [ "${ERRS[$key]}" = 0 ] || extra=", ${ERRS[$key]} errors"
+        echo "- N=$N $size: req/s ×$r (≥ $TARGET_RPS_RATIO: $ok_r), p99 $(fmt_ms "${P99[$key]}") vs nginx $(fmt_ms "${P99[$N|$size|nginx]}") (no worse: $ok_p)$extra → $verdict"
+    done
+    total=$((total + 1))
+    if [ -n "${RSS_CONN[$N]:-}" ]; then
+        if [ "${RSS_CONN[$N]}" -le $((TARGET_RSS_MIB * 1024)) ]; then
+            verdict=MET; met=$((met + 1))
+        else
+            verdict=MISSED
+        fi
+        echo "- N=$N RSS at $IDLE_CONNS idle connections: $(mib "${RSS_CONN[$N]}") (≤ $TARGET_RSS_MIB MiB) → $verdict"
+    else
+        echo "- N=$N RSS at $IDLE_CONNS idle connections: n/a"
+        na=$((na + 1))
+    fi
+done
+echo
+echo "Targets met: $met of $total$([ "$na" = 0 ] || echo " ($na n/a)"); benchmark took $((END - START)) s."
+[ "$IDLE_CONNS" = 1000 ] || echo "(note: BENCH_IDLE_CONNECTIONS=$IDLE_CONNS, not the 1,000 of the target)"
+
+if [ "$HS_FAILED" = 1 ]; then
+    note "hindsight could not be measured in every row (see above)"
+    exit 3
+fi
+exit 0
