@@ -226,7 +226,7 @@ net::awaitable<bool> client_session::exchange() {
     co_return false;
   }
   const bool whole_request_staged = body_done_;
-  const bool body_buffered = upstream_out_.buffers().size() > 1;
+  const bool body_buffered = upstream_out_.count() > 1;
 
   upstream_started_ = steady::now();
   relay_result result;
@@ -316,14 +316,14 @@ net::awaitable<bool> client_session::connect_upstream(std::string& error, bool& 
   co_return false;
 }
 
-net::awaitable<bool> client_session::write_upstream(const std::vector<net::const_buffer>& buffers) {
+net::awaitable<bool> client_session::write_upstream(buffer_view buffers) {
   error_code ec;
   set_upstream_deadline(options_.upstream_timeout);
   co_await net::async_write(upstream_->socket, buffers, redirect_error(use_awaitable, ec));
   co_return !ec;
 }
 
-net::awaitable<bool> client_session::write_client(const std::vector<net::const_buffer>& buffers) {
+net::awaitable<bool> client_session::write_client(buffer_view buffers) {
   error_code ec;
   set_client_deadline(options_.body_timeout);
   co_await net::async_write(client_, buffers, redirect_error(use_awaitable, ec));
@@ -387,6 +387,22 @@ net::awaitable<client_session::relay_result> client_session::relay_response() {
   // the client gets its answer (or 502) without finishing its upload first.
   stop_pump();
   co_return r;
+}
+
+void client_session::top_up(upstream_connection& up) {
+  // What the app has sent already goes into the same write to the client: reading
+  // without waiting until the buffer is full or the socket is drained turns a response
+  // that arrives in pieces (a head, then a sendfile body) into few large writes.
+  error_code ec;
+  up.socket.non_blocking(true, ec);
+  for (;;) {
+    auto space = up.in.prepare(1, up.in.capacity());
+    if (space.empty()) return;
+    auto n = up.socket.read_some(net::buffer(space.data(), space.size()), ec);
+    if (ec) return;  // would_block, or an end the next asynchronous read reports
+    up.in.commit(n);
+    if (n < space.size()) return;  // drained: another try would only say would_block
+  }
 }
 
 void client_session::stop_pump() {
@@ -500,6 +516,7 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
     case body_framing::content_length: {
       std::uint64_t left = response_.content_length;
       for (;;) {
+        if (left > up.in.size()) top_up(up);
         auto n = std::min<std::uint64_t>(left, up.in.size());
         client_out_.add(up.in.data().substr(0, n));
         if (!co_await send()) co_return r;
@@ -518,6 +535,7 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
     case body_framing::chunked: {
       response_chunks_ = chunked_decoder{};
       for (;;) {
+        top_up(up);
         auto& pieces = client_out_.pieces();
         pieces.clear();
         auto consumed = response_chunks_.feed(up.in.data(), pieces);
@@ -540,6 +558,7 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
     }
     case body_framing::until_close: {
       for (;;) {
+        top_up(up);
         auto& pieces = client_out_.pieces();
         pieces.assign(1, up.in.data());
         bytes_out_ += up.in.size();

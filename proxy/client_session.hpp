@@ -19,6 +19,15 @@
 
 namespace hindsight::proxy {
 
+// A view of a batch's buffers for async_write. Asio copies the sequence it is given
+// into the operation; copying a vector would cost a malloc per write, a view costs none.
+struct buffer_view {
+  const net::const_buffer* first = nullptr;
+  const net::const_buffer* last = nullptr;
+  const net::const_buffer* begin() const { return first; }
+  const net::const_buffer* end() const { return last; }
+};
+
 // A batch of buffers for one gather write, which can re-encode data as chunks. The
 // chunk-size lines live here until the write completes.
 class chunk_batch {
@@ -36,7 +45,8 @@ class chunk_batch {
   // The last chunk and the trailer section.
   void add_last_chunk(std::string_view trailers);
   bool empty() const { return buffers_.empty(); }
-  const std::vector<net::const_buffer>& buffers() const { return buffers_; }
+  buffer_view buffers() const { return {buffers_.data(), buffers_.data() + buffers_.size()}; }
+  std::size_t count() const { return buffers_.size(); }
   // Scratch space for a decoder's output before add_pieces.
   std::vector<std::string_view>& pieces() { return pieces_; }
 
@@ -77,11 +87,12 @@ class client_session : public std::enable_shared_from_this<client_session> {
   net::awaitable<relay_result> relay_response();
   net::awaitable<relay_result> relay_response_until_done();
   void stop_pump();
+  void top_up(upstream_connection& up);
   net::awaitable<void> pump_request_body();
   net::awaitable<void> tunnel(std::string_view to_client_first);
   net::awaitable<void> copy_until_eof(stream_socket& from, stream_socket& to, bool client_to_upstream);
-  net::awaitable<bool> write_client(const std::vector<net::const_buffer>& buffers);
-  net::awaitable<bool> write_upstream(const std::vector<net::const_buffer>& buffers);
+  net::awaitable<bool> write_client(buffer_view buffers);
+  net::awaitable<bool> write_upstream(buffer_view buffers);
   net::awaitable<void> refuse(int status, std::string_view why);
   net::awaitable<void> close_gracefully();
   net::awaitable<void> watchdog(std::shared_ptr<client_session> self);

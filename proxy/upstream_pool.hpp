@@ -27,7 +27,7 @@ class upstream_pool {
   // connection idle longer than this is not worth checking.
   static constexpr std::chrono::seconds max_idle_age{60};
   static constexpr std::size_t max_idle = 256;
-  static constexpr std::size_t response_buffer_size = 64 * 1024;
+  static constexpr std::size_t response_buffer_size = 128 * 1024;
 
   upstream_pool(boost::asio::any_io_executor ex, boost::asio::generic::stream_protocol::endpoint endpoint, bool tcp)
       : ex_(std::move(ex)), endpoint_(std::move(endpoint)), tcp_(tcp) {}
