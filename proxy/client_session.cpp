@@ -225,14 +225,19 @@ net::awaitable<bool> client_session::exchange() {
     co_await refuse(400, error);
     co_return false;
   }
-  const bool whole_request_staged = body_done_;
+  // A request may be sent again after a pooled connection failed only if all of it is
+  // still at hand and sending it twice is harmless: the app may have acted on it before
+  // dying (RFC 9110 §9.2.2; nginx's proxy_next_upstream does the same).
+  const auto& m = request_.method;
+  const bool retryable = body_done_ && (m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" ||
+                                        m == "DELETE" || m == "TRACE");
   const bool body_buffered = upstream_out_.count() > 1;
 
   upstream_started_ = steady::now();
   relay_result result;
   for (int attempt = 0;; ++attempt) {
     bool timed_out = false;
-    if (!co_await connect_upstream(error, timed_out, whole_request_staged && attempt == 0)) {
+    if (!co_await connect_upstream(error, timed_out, retryable && attempt == 0)) {
       co_await refuse(timed_out ? 504 : 502, error);
       co_return false;
     }
@@ -260,7 +265,7 @@ net::awaitable<bool> client_session::exchange() {
     }
     // A kept-alive connection the app closed just as it was reused: send the request
     // again on a new one, when all of it is still at hand.
-    if (result.retryable && whole_request_staged && attempt == 0) {
+    if (result.retryable && retryable && attempt == 0) {
       spdlog::debug("{}: a reused connection to the app was closed; retrying on a new one", client_label_);
       upstream_.reset();
       continue;

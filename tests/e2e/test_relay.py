@@ -107,6 +107,50 @@ def test_pooled_connection_closed_by_upstream_is_not_a_502(proxied):
     assert up.accepted == 2
 
 
+def test_post_is_not_sent_twice_when_a_reused_connection_dies(proxied):
+    """An app that reads a POST on a kept-alive connection and dies without answering may
+    have acted on it: the proxy answers 502 rather than sending it again."""
+
+    def handler(conn):
+        first = conn.read_request()
+        if first is None:
+            return
+        conn.respond(200, b"first")
+        conn.read_request()  # the POST: read, then the connection dies unanswered
+
+    hs, up = proxied(handler)
+    with hs.client() as c:
+        c.send(get("/one"))
+        assert c.read_response().body == b"first"
+        c.send(build_request("POST", "/pay", body=b"amount=10"))
+        assert_own_answer(c.read_response(), {502})
+    time.sleep(0.2)
+    posts = [q for q in up.requests if q.method == "POST"]
+    assert len(posts) == 1, f"the POST reached the app {len(posts)} times"
+
+
+def test_get_is_retried_once_when_a_reused_connection_dies(proxied):
+    def handler(conn):
+        first = conn.read_request()
+        if first is None:
+            return
+        conn.respond(200, b"first")
+        if conn.index == 0:
+            conn.read_request()  # dies without answering the second request
+            return
+        while conn.read_request() is not None:
+            conn.respond(200, b"again")
+
+    hs, up = proxied(handler)
+    with hs.client() as c:
+        c.send(get("/one"))
+        assert c.read_response().body == b"first"
+        c.send(get("/two"))
+        r = c.read_response()
+    assert r.status == 200, r
+    assert [q.target for q in up.requests].count("/two") == 2
+
+
 # ---------------------------------------------------------------------------------------
 # HTTP/1.0 clients
 # ---------------------------------------------------------------------------------------
