@@ -177,27 +177,28 @@ net::awaitable<client_session::head_outcome> client_session::read_request_head()
   }
 }
 
-bool client_session::stage_buffered_body(std::string& error) {
-  upstream_out_.clear();
-  upstream_out_.add(upstream_head_);
+// Moves the request body bytes buffered in in_ into `out`, re-encoded as the app gets
+// them; false when they break the chunked coding (body_error_ says how).
+bool client_session::stage_body(chunk_batch& out) {
   if (request_.framing == body_framing::content_length) {
     auto n = std::min<std::uint64_t>(in_.size(), body_left_);
-    upstream_out_.add(in_.data().substr(0, n));
+    out.add(in_.data().substr(0, n));
     in_.consume(n);
     body_left_ -= n;
     bytes_in_ += n;
     body_done_ = body_left_ == 0;
   } else if (request_.framing == body_framing::chunked) {
-    auto& pieces = upstream_out_.pieces();
+    auto& pieces = out.pieces();
+    pieces.clear();
     auto consumed = request_chunks_.feed(in_.data(), pieces);
     if (request_chunks_.failed()) {
-      error = "malformed chunked request body: " + request_chunks_.error();
+      body_error_ = "malformed chunked request body: " + request_chunks_.error();
       return false;
     }
     in_.consume(consumed);
     for (auto p : pieces) bytes_in_ += p.size();
-    upstream_out_.add_pieces(pieces, true);
-    if (request_chunks_.done()) upstream_out_.add_last_chunk(request_chunks_.trailers());
+    out.add_pieces(pieces, true);
+    if (request_chunks_.done()) out.add_last_chunk(request_chunks_.trailers());
     body_done_ = request_chunks_.done();
   }
   return true;
@@ -218,13 +219,15 @@ net::awaitable<bool> client_session::exchange() {
   body_left_ = request_.framing == body_framing::content_length ? request_.content_length : 0;
   body_done_ = request_.framing == body_framing::none;
   request_chunks_ = chunked_decoder{};
-  std::string error;
   // Everything already received is validated before the app sees a byte, so a malformed
   // chunked body sent with its head is refused without reaching the app.
-  if (!stage_buffered_body(error)) {
-    co_await refuse(400, error);
+  upstream_out_.clear();
+  upstream_out_.add(upstream_head_);
+  if (!stage_body(upstream_out_)) {
+    co_await refuse(400, body_error_);
     co_return false;
   }
+  std::string error;
   // A request may be sent again after a pooled connection failed only if all of it is
   // still at hand and sending it twice is harmless: the app may have acted on it before
   // dying (RFC 9110 §9.2.2; nginx's proxy_next_upstream does the same).
@@ -355,27 +358,10 @@ net::awaitable<void> client_session::pump_request_body() {
       in_.commit(n);
     }
     pump_out_.clear();
-    if (request_.framing == body_framing::content_length) {
-      auto n = std::min<std::uint64_t>(in_.size(), body_left_);
-      pump_out_.add(in_.data().substr(0, n));
-      in_.consume(n);
-      body_left_ -= n;
-      bytes_in_ += n;
-      body_done_ = body_left_ == 0;
-    } else {
-      auto& pieces = pump_out_.pieces();
-      auto consumed = request_chunks_.feed(in_.data(), pieces);
-      if (request_chunks_.failed()) {
-        body_failed_ = true;
-        body_error_ = "malformed chunked request body: " + request_chunks_.error();
-        up.socket.cancel(ec);
-        co_return;
-      }
-      in_.consume(consumed);
-      for (auto p : pieces) bytes_in_ += p.size();
-      pump_out_.add_pieces(pieces, true);
-      if (request_chunks_.done()) pump_out_.add_last_chunk(request_chunks_.trailers());
-      body_done_ = request_chunks_.done();
+    if (!stage_body(pump_out_)) {
+      body_failed_ = true;
+      up.socket.cancel(ec);
+      co_return;
     }
     if (!pump_out_.empty()) {
       set_upstream_deadline(options_.upstream_timeout);
