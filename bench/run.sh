@@ -15,19 +15,41 @@
 #   * RSS of hindsight (VmRSS) and of the nginx proxy (master + workers, summed)
 #     with 1,000 idle keep-alive connections open (bench/idle_conns.py).
 #
+# Method — a shared VM's speed drifts by tens of percent from one run to the next,
+# so one sample per target would give random verdicts:
+#   * per (N, size): one warm-up per target (not reported), then BENCH_ROUNDS
+#     interleaved rounds; a round measures direct, then nginx and hindsight, once
+#     each for BENCH_DURATION — nginx first in odd rounds, hindsight first in even
+#     ones — so drift hits nginx and hindsight alike;
+#   * per target: the median over the rounds of requests/s, p50 and p99;
+#   * ratios are taken per round (hindsight and nginx/direct of the same round) and
+#     the median of the per-round ratios is reported; for hindsight/nginx
+#     requests/s (and CPU per request) also the min–max range over the rounds, so
+#     the reader sees how noisy the run was.  The verdicts use the medians;
+#   * CPU per request, which depends less on scheduling than throughput: utime +
+#     stime (/proc/PID/stat fields 14 + 15, clock ticks of 1/`getconf CLK_TCK` s)
+#     of the proxy's processes (nginx: master + workers; hindsight: its one
+#     process), read just before and after each wrk run, divided by the requests
+#     wrk completed, in µs.  Reported as the median over rounds, and as the median
+#     of the per-round ratio nginx/hindsight (> 1: hindsight is cheaper).
+#
 # CPU placement (2-core machine): wrk always runs on CPU 0.  For N=1 the upstream
 # and the proxy under test share CPU 1.  For N=2 the upstream and the proxies are
 # not pinned (they may use both cores, and so compete with wrk on CPU 0); the
 # output says so.  On a 1-CPU machine nothing is pinned.
 #
 # Environment:
-#   BENCH_DURATION     wrk duration per measured row          (default 10s)
+#   BENCH_ROUNDS       interleaved rounds per (N, size)       (default 5)
+#   BENCH_DURATION     wrk duration per measurement           (default 3s)
 #   BENCH_CONNECTIONS  wrk connections                        (default 50)
-#   BENCH_WARMUP       wrk warm-up per row, not reported      (default 2s)
+#   BENCH_WARMUP       wrk warm-up per target and (N, size), not reported (default 2s)
 #   BENCH_WRK_THREADS  wrk threads                            (default 1)
 #   BENCH_THREADS      the N values to run                    (default "1 2")
 #   BENCH_IDLE_CONNECTIONS  idle connections for the RSS rows (default 1000)
-#   BENCH_KEEP_TMP=1   keep the temp dir (configs, logs, wrk outputs)
+#   BENCH_KEEP_TMP=1   keep the temp dir (configs, logs, every wrk output)
+#
+# With the defaults a run takes about 4 minutes: per (N, size) 3 x 2 s warm-up +
+# 5 rounds x 3 targets x 3 s.
 #
 # The report also says how much CPU other processes used during the run (machine
 # busy time from /proc/stat minus this script's children's CPU time); above 5 % it
@@ -48,7 +70,8 @@ set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HS_BIN=${1:-}
-DURATION=${BENCH_DURATION:-10s}
+ROUNDS=${BENCH_ROUNDS:-5}
+DURATION=${BENCH_DURATION:-3s}
 CONNS=${BENCH_CONNECTIONS:-50}
 WARMUP=${BENCH_WARMUP:-2s}
 WRK_THREADS=${BENCH_WRK_THREADS:-1}
@@ -70,6 +93,8 @@ for tool in nginx wrk taskset; do
     command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (apt-get install nginx wrk util-linux)"
 done
 [ -x "$PY" ] || die "$PY not found"
+case $ROUNDS in ''|*[!0-9]*|0) die "BENCH_ROUNDS must be a positive integer (got '$ROUNDS')" ;; esac
+HZ=$(getconf CLK_TCK) || die "getconf CLK_TCK failed"
 
 # --- hindsight binary: optional ------------------------------------------------
 HS_AVAILABLE=0
@@ -214,10 +239,43 @@ rss_tree_kib() {  # VmRSS of $1 plus its direct children (nginx master + workers
     echo "$total"
 }
 
-# run_wrk OUTFILE URL: warm up, then measure; 0 if wrk ran.
+# run_wrk DURATION OUTFILE URL: one wrk run; 0 if wrk ran.
 run_wrk() {
-    "${WRK_PIN[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"$WARMUP" "$2" >"$1.warmup" 2>&1 || return 1
-    "${WRK_PIN[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency "$2" >"$1" 2>&1 || return 1
+    "${WRK_PIN[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"$1" --latency "$3" >"$2" 2>&1
+}
+
+# tree_ticks PID: utime + stime (clock ticks; /proc/PID/stat fields 14 + 15) of PID
+# and its direct children (nginx: master + workers; hindsight: its one process —
+# the fields cover all of a process's threads).  One scan of /proc.
+tree_ticks() {
+    "$PY" - "$1" <<'EOF'
+import os, sys
+root, total = sys.argv[1], 0
+for d in os.listdir("/proc"):
+    if not d.isdigit():
+        continue
+    try:
+        with open("/proc/%s/stat" % d) as f:
+            st = f.read()
+    except OSError:
+        continue
+    fields = st[st.rindex(")") + 2:].split()   # fields from 3 (state) on
+    if d == root or fields[1] == root:          # field 4: ppid
+        total += int(fields[11]) + int(fields[12])
+print(total)
+EOF
+}
+
+# stats VALUE... -> "median min max count" of the non-empty values ("" if none)
+stats() {
+    awk 'BEGIN {
+        n = 0
+        for (i = 1; i < ARGC; i++) if (ARGV[i] != "") a[++n] = ARGV[i] + 0
+        if (n == 0) { print ""; exit }
+        for (i = 2; i <= n; i++) { v = a[i]; for (j = i - 1; j >= 1 && a[j] > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
+        med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        printf "%.10g %.10g %.10g %d\n", med, a[1], a[n], n
+        exit }' "$@"
 }
 
 # parse_wrk FILE -> "rps p50_us p99_us requests errors"
@@ -247,6 +305,15 @@ parse_wrk() {
 
 fmt_ms() { awk -v u="$1" 'BEGIN { printf "%.3f ms", u / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+rawratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.10g", a / b }'; }   # "" if b <= 0
+# rng "MEDIAN MIN MAX COUNT" -> "1.04 (0.93–1.15)", or "n/a"
+rng() {
+    [ -n "$1" ] || { echo "n/a"; return; }
+    awk -v s="$1" 'BEGIN { split(s, a, " "); printf "%.2f (%.2f–%.2f)", a[1], a[2], a[3] }'
+}
+med() { echo "${1%% *}"; }    # the median out of a stats line
+fmt_cpu() { if [ -n "$1" ]; then awk -v v="$1" 'BEGIN { printf "%.1f µs", v }'; else echo "—"; fi; }
+f2() { if [ -n "$1" ]; then awk -v v="$1" 'BEGIN { printf "%.2f", v }'; else echo "n/a"; fi; }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 
 # --- fixtures ------------------------------------------------------------------------
@@ -256,11 +323,63 @@ head -c "$LARGE_SIZE" /dev/zero | tr '\0' 'L' >"$TMP/www/large"
 NGINX_USER=""
 [ "$(id -u)" = 0 ] && NGINX_USER="user root;"   # workers must reach sockets in $TMP
 
-declare -A RPS P50 P99 ERRS NOTE RSS_IDLE RSS_CONN NGX_RSS_IDLE NGX_RSS_CONN
+declare -A RPS P50 P99 CPU ERRS NOTE RSS_IDLE RSS_CONN NGX_RSS_IDLE NGX_RSS_CONN
 SIZES="small large"
 TARGETS="direct nginx hindsight"
 
 size_len() { [ "$1" = small ] && echo "$SMALL_SIZE" || echo "$LARGE_SIZE"; }
+
+target_port() {
+    case $1 in
+        direct) echo "$DIRECT_PORT" ;;
+        nginx) echo "$NGINX_PORT" ;;
+        hindsight) echo "$HS_PORT" ;;
+    esac
+}
+
+# hs_fail KEY WHY: hindsight could not be measured (further) for this (N, size)
+hs_fail() {
+    [ -n "${NOTE[$1]:-}" ] || NOTE[$1]=$2
+    HS_FAILED=1
+    HS_OK=0
+}
+
+# measure TARGET ROUND: one wrk run of TARGET for the current N and size, with the
+# CPU time of the proxy's processes around it; stores the round's numbers.
+measure() {
+    local target=$1 r=$2 key port root="" out t0="" t1="" res rps p50 p99 reqs errs cpu=""
+    key="$N|$size|$target"
+    port=$(target_port "$target")
+    case $target in
+        nginx) root=$NGX_PID ;;
+        hindsight) root=$HS_PID ;;
+    esac
+    out=$PREFIX/wrk-$size-$target-r$r.txt
+    [ -n "$root" ] && t0=$(tree_ticks "$root")
+    if ! run_wrk "$DURATION" "$out" "http://127.0.0.1:$port/$size"; then
+        cat "$out" >&2
+        [ "$target" = hindsight ] || die "N=$N $size $target: wrk failed (round $r)"
+        hs_fail "$key" "wrk failed in round $r"; return
+    fi
+    [ -n "$root" ] && t1=$(tree_ticks "$root")
+    res=$(parse_wrk "$out")
+    if [ "$res" = fail ]; then
+        cat "$out" >&2
+        [ "$target" = hindsight ] || die "N=$N $size $target: could not parse wrk output (round $r)"
+        hs_fail "$key" "wrk output unparsable in round $r"; return
+    fi
+    read -r rps p50 p99 reqs errs <<<"$res"
+    RPS[$key|$r]=$rps; P50[$key|$r]=$p50; P99[$key|$r]=$p99
+    ERRS[$key]=$(( ${ERRS[$key]:-0} + errs ))
+    if [ -n "$root" ] && [ "${reqs:-0}" -gt 0 ]; then
+        cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$HZ" -v n="$reqs" 'BEGIN { printf "%.6g", (b - a) / hz * 1e6 / n }')
+        CPU[$key|$r]=$cpu
+    fi
+    note "  N=$N $size r$r/$ROUNDS $target: $rps req/s, p50 $(fmt_ms "$p50"), p99 $(fmt_ms "$p99"), $errs errors$([ -n "$cpu" ] && echo ", $(fmt_cpu "$cpu") CPU/req")"
+    if [ "$target" = hindsight ] && ! kill -0 "$HS_PID" 2>/dev/null; then
+        hs_fail "$key" "hindsight exited during round $r"
+    fi
+}
 
 # measure_idle KEY PID-GETTER... : RSS with IDLE_CONNS idle keep-alive connections
 # open_idle PORT -> sets IDLE_PID, returns 0 when all connections answered
@@ -360,47 +479,47 @@ for N in $THREADS_LIST; do
         fi
     fi
 
-    # throughput / latency
+    # throughput / latency / CPU per request: a warm-up per target, then ROUNDS
+    # interleaved rounds (direct, then nginx and hindsight in alternating order)
     for size in $SIZES; do
         len=$(size_len "$size")
+        HS_OK=0                    # hindsight still measurable for this (N, size)
         for target in $TARGETS; do
             key="$N|$size|$target"
-            case $target in
-                direct) port=$DIRECT_PORT ;;
-                nginx) port=$NGINX_PORT ;;
-                hindsight)
-                    port=$HS_PORT
-                    if [ "$HS_UP" != 1 ]; then
-                        NOTE[$key]=${NOTE[$N,hs]:-no binary}
-                        continue
-                    fi
-                    if ! kill -0 "$HS_PID" 2>/dev/null; then
-                        NOTE[$key]="hindsight exited"; HS_FAILED=1; continue
-                    fi ;;
-            esac
+            port=$(target_port "$target")
+            if [ "$target" = hindsight ]; then
+                if [ "$HS_UP" != 1 ]; then
+                    NOTE[$key]=${NOTE[$N,hs]:-no binary}
+                    continue
+                fi
+                if ! kill -0 "$HS_PID" 2>/dev/null; then
+                    hs_fail "$key" "hindsight exited"; continue
+                fi
+            fi
             if ! check_http "127.0.0.1:$port" "/$size" "$len"; then
                 [ "$target" = hindsight ] || die "N=$N $size $target: GET /$size did not return $len bytes"
-                NOTE[$key]="wrong answer to GET /$size"; HS_FAILED=1; continue
+                hs_fail "$key" "wrong answer to GET /$size"; continue
             fi
-            out=$PREFIX/wrk-$size-$target.txt
-            note "N=$N $size $target: wrk -c$CONNS -d$DURATION"
-            if ! run_wrk "$out" "http://127.0.0.1:$port/$size"; then
-                cat "$out"* >&2
-                [ "$target" = hindsight ] || die "N=$N $size $target: wrk failed"
-                NOTE[$key]="wrk failed"; HS_FAILED=1; continue
-            fi
-            res=$(parse_wrk "$out")
-            if [ "$res" = fail ]; then
+            out=$PREFIX/wrk-$size-$target-warmup.txt
+            note "N=$N $size $target: warm-up wrk -c$CONNS -d$WARMUP"
+            if ! run_wrk "$WARMUP" "$out" "http://127.0.0.1:$port/$size"; then
                 cat "$out" >&2
-                [ "$target" = hindsight ] || die "N=$N $size $target: could not parse wrk output"
-                NOTE[$key]="wrk output unparsable"; HS_FAILED=1; continue
+                [ "$target" = hindsight ] || die "N=$N $size $target: wrk failed (warm-up)"
+                hs_fail "$key" "wrk failed (warm-up)"; continue
             fi
-            read -r rps p50 p99 reqs errs <<<"$res"
-            RPS[$key]=$rps; P50[$key]=$p50; P99[$key]=$p99; ERRS[$key]=$errs
-            note "  $rps req/s, p50 $(fmt_ms "$p50"), p99 $(fmt_ms "$p99"), $errs errors"
-            if [ "$target" = hindsight ] && ! kill -0 "$HS_PID" 2>/dev/null; then
-                NOTE[$key]="hindsight exited during the run"; HS_FAILED=1
-            fi
+            [ "$target" = hindsight ] && HS_OK=1
+        done
+        for r in $(seq "$ROUNDS"); do
+            if [ $((r % 2)) = 1 ]; then order="direct nginx hindsight"; else order="direct hindsight nginx"; fi
+            for target in $order; do
+                if [ "$target" = hindsight ]; then
+                    [ "$HS_OK" = 1 ] || continue
+                    if ! kill -0 "$HS_PID" 2>/dev/null; then
+                        hs_fail "$N|$size|hindsight" "hindsight exited before round $r"; continue
+                    fi
+                fi
+                measure "$target" "$r"
+            done
         done
     done
 
@@ -443,7 +562,8 @@ echo
 echo "## hindsight benchmark"
 echo
 echo "- $(date -u '+%Y-%m-%d %H:%M UTC'), $NCPU CPUs ($(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
-echo "- $(nginx -v 2>&1 | sed 's/^nginx version: //'), wrk -t$WRK_THREADS -c$CONNS -d$DURATION --latency (after a $WARMUP warm-up)"
+echo "- $(nginx -v 2>&1 | sed 's/^nginx version: //'), wrk -t$WRK_THREADS -c$CONNS -d$DURATION --latency per measurement"
+echo "- method: per (N, size) one $WARMUP warm-up per target, then $ROUNDS interleaved rounds of direct, nginx, hindsight (nginx first in odd rounds, hindsight first in even ones); medians over rounds; CPU ticks of 1/$HZ s"
 if [ "$HS_AVAILABLE" = 1 ]; then echo "- hindsight: $HS_BIN"; else echo "- hindsight: n/a — $HS_NOTE"; fi
 echo "- upstream: nginx, 1 worker, unix socket; small = 'return 200' with $SMALL_SIZE B, large = static $LARGE_SIZE B file"
 if [ "$PIN" = 1 ]; then
@@ -457,24 +577,89 @@ else
     echo "- other load during the run: ~${OTHER_PCT}% of the machine (${OTHER_S} CPU-s)"
 fi
 echo
-echo "| N | size | target | requests/s | p50 | p99 | errors | hs/nginx req/s | hs/direct req/s | hs p99 / nginx p99 |"
-echo "|---|------|--------|-----------:|----:|----:|-------:|---------------:|----------------:|-------------------:|"
+# Per target: medians over the rounds; per (N, size): medians (and ranges) of the
+# per-round hindsight/nginx and hindsight/direct ratios.
+declare -A S_RPS S_P50 S_P99 S_CPU S_RN S_RD S_RP S_RC
 for N in $THREADS_LIST; do
     for size in $SIZES; do
         for target in $TARGETS; do
             key="$N|$size|$target"
-            if [ -z "${RPS[$key]:-}" ]; then
-                echo "| $N | $size | $target | n/a | n/a | n/a | ${NOTE[$key]:-n/a} | n/a | n/a | n/a |"
+            l_rps=() l_p50=() l_p99=() l_cpu=()
+            for r in $(seq "$ROUNDS"); do
+                l_rps+=("${RPS[$key|$r]:-}"); l_p50+=("${P50[$key|$r]:-}")
+                l_p99+=("${P99[$key|$r]:-}"); l_cpu+=("${CPU[$key|$r]:-}")
+            done
+            S_RPS[$key]=$(stats "${l_rps[@]}"); S_P50[$key]=$(stats "${l_p50[@]}")
+            S_P99[$key]=$(stats "${l_p99[@]}"); S_CPU[$key]=$(stats "${l_cpu[@]}")
+        done
+        h="$N|$size|hindsight" g="$N|$size|nginx" d="$N|$size|direct"
+        l_rn=() l_rd=() l_rp=() l_rc=()
+        for r in $(seq "$ROUNDS"); do
+            [ -n "${RPS[$h|$r]:-}" ] || continue
+            l_rn+=("$(rawratio "${RPS[$h|$r]}" "${RPS[$g|$r]:-0}")")
+            l_rd+=("$(rawratio "${RPS[$h|$r]}" "${RPS[$d|$r]:-0}")")
+            l_rp+=("$(rawratio "${P99[$h|$r]}" "${P99[$g|$r]:-0}")")
+            [ -n "${CPU[$h|$r]:-}" ] && [ -n "${CPU[$g|$r]:-}" ] &&
+                l_rc+=("$(rawratio "${CPU[$g|$r]}" "${CPU[$h|$r]}")")
+        done
+        S_RN[$N|$size]=$(stats "${l_rn[@]}"); S_RD[$N|$size]=$(stats "${l_rd[@]}")
+        S_RP[$N|$size]=$(stats "${l_rp[@]}"); S_RC[$N|$size]=$(stats "${l_rc[@]}")
+    done
+done
+
+echo "Medians over the rounds; ratios are medians of the per-round ratios (nginx and hindsight of the same round), with the min–max over the rounds in brackets. Proxy CPU/req = user+sys CPU of the proxy's processes per request (nginx: master + workers), not counting the upstream or wrk."
+echo
+echo "| N | size | target | rounds | requests/s | p50 | p99 | errors | proxy CPU/req | hs/nginx req/s | hs/direct req/s | hs p99 / nginx p99 | CPU/req nginx/hs |"
+echo "|---|------|--------|-------:|-----------:|----:|----:|-------:|--------------:|---------------:|----------------:|-------------------:|-----------------:|"
+for N in $THREADS_LIST; do
+    for size in $SIZES; do
+        for target in $TARGETS; do
+            key="$N|$size|$target"
+            if [ -z "${S_RPS[$key]}" ]; then
+                echo "| $N | $size | $target | 0 | n/a | n/a | n/a | ${NOTE[$key]:-n/a} | n/a | n/a | n/a | n/a | n/a |"
                 continue
             fi
-            r1="" r2="" r3=""
+            nr=${S_RPS[$key]##* }
+            errs=${ERRS[$key]:-0}
+            [ -n "${NOTE[$key]:-}" ] && errs="$errs (${NOTE[$key]})"
+            r1="" r2="" r3="" r4=""
             if [ "$target" = hindsight ]; then
-                r1=$(ratio "${RPS[$key]}" "${RPS[$N|$size|nginx]:-0}")
-                r2=$(ratio "${RPS[$key]}" "${RPS[$N|$size|direct]:-0}")
-                r3=$(ratio "${P99[$key]}" "${P99[$N|$size|nginx]:-0}")
+                r1=$(rng "${S_RN[$N|$size]}")
+                r2=$(f2 "$(med "${S_RD[$N|$size]}")")
+                r3=$(f2 "$(med "${S_RP[$N|$size]}")")
+                r4=$(rng "${S_RC[$N|$size]}")
             fi
-            printf '| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s |\n' "$N" "$size" "$target" \
-                "${RPS[$key]}" "$(fmt_ms "${P50[$key]}")" "$(fmt_ms "${P99[$key]}")" "${ERRS[$key]}" "$r1" "$r2" "$r3"
+            printf '| %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$N" "$size" "$target" "$nr" \
+                "$(med "${S_RPS[$key]}")" "$(fmt_ms "$(med "${S_P50[$key]}")")" "$(fmt_ms "$(med "${S_P99[$key]}")")" \
+                "$errs" "$(fmt_cpu "$(med "${S_CPU[$key]}")")" "$r1" "$r2" "$r3" "$r4"
+        done
+    done
+done
+echo
+echo "Requests/s per round (each round: direct, then nginx and hindsight in the order shown):"
+echo
+hdr="| N | size | |" sep="|---|------|---|"
+for r in $(seq "$ROUNDS"); do
+    if [ $((r % 2)) = 1 ]; then hdr+=" r$r (nginx 1st) |"; else hdr+=" r$r (hs 1st) |"; fi
+    sep+="---:|"
+done
+echo "$hdr"
+echo "$sep"
+for N in $THREADS_LIST; do
+    for size in $SIZES; do
+        for row in $TARGETS hs/nginx; do
+            line="| $N | $size | $row |"
+            for r in $(seq "$ROUNDS"); do
+                if [ "$row" = hs/nginx ]; then
+                    v=$(rawratio "${RPS[$N|$size|hindsight|$r]:-0}" "${RPS[$N|$size|nginx|$r]:-0}")
+                    if [ -n "$v" ] && [ -n "${RPS[$N|$size|hindsight|$r]:-}" ]; then v=$(f2 "$v"); else v="n/a"; fi
+                else
+                    v=${RPS[$N|$size|$row|$r]:-}
+                    if [ -n "$v" ]; then v=$(awk -v v="$v" 'BEGIN { printf "%.0f", v }'); else v="n/a"; fi
+                fi
+                line+=" $v |"
+            done
+            echo "$line"
         done
     done
 done
@@ -495,26 +680,32 @@ for N in $THREADS_LIST; do
 done
 echo
 echo "Targets (from the issue): hindsight/nginx ≥ $TARGET_RPS_RATIO in requests/s with p99 no worse than nginx's; ≤ $TARGET_RSS_MIB MiB RSS at 1,000 idle connections."
+echo "Judged on the medians of the per-round ratios over $ROUNDS rounds; the range shows how much single rounds disagreed."
 echo
 met=0 total=0 na=0
 for N in $THREADS_LIST; do
     for size in $SIZES; do
         key="$N|$size|hindsight"
         total=$((total + 1))
-        if [ -z "${RPS[$key]:-}" ]; then
+        if [ -z "${S_RN[$N|$size]}" ]; then
             echo "- N=$N $size: n/a (${NOTE[$key]:-no data})"
             na=$((na + 1))
             continue
         fi
-        r=$(ratio "${RPS[$key]}" "${RPS[$N|$size|nginx]}")
+        read -r _ rmin rmax nr <<<"${S_RN[$N|$size]}"
+        r=$(f2 "$(med "${S_RN[$N|$size]}")")
+        rp=$(f2 "$(med "${S_RP[$N|$size]}")")
         ok_r=no ok_p=no
         ge "$r" "$TARGET_RPS_RATIO" && ok_r=yes
-        ge "${P99[$N|$size|nginx]}" "${P99[$key]}" && ok_p=yes
+        ge 1 "$rp" && ok_p=yes
         verdict=MISSED
-        if [ "$ok_r" = yes ] && [ "$ok_p" = yes ] && [ "${ERRS[$key]}" = 0 ]; then verdict=MET; met=$((met + 1)); fi
+        if [ "$ok_r" = yes ] && [ "$ok_p" = yes ] && [ "${ERRS[$key]:-0}" = 0 ]; then verdict=MET; met=$((met + 1)); fi
         extra=""
-        [ "${ERRS[$key]}" = 0 ] || extra=", ${ERRS[$key]} errors"
-        echo "- N=$N $size: req/s ×$r (≥ $TARGET_RPS_RATIO: $ok_r), p99 $(fmt_ms "${P99[$key]}") vs nginx $(fmt_ms "${P99[$N|$size|nginx]}") (no worse: $ok_p)$extra → $verdict"
+        [ "${ERRS[$key]:-0}" = 0 ] || extra=", ${ERRS[$key]} errors"
+        [ "$nr" = "$ROUNDS" ] || extra="$extra, only $nr of $ROUNDS rounds (${NOTE[$key]:-})"
+        cpu=""
+        [ -n "${S_RC[$N|$size]}" ] && cpu=", CPU/req nginx/hs ×$(f2 "$(med "${S_RC[$N|$size]}")")"
+        echo "- N=$N $size: req/s ×$r (rounds $(f2 "$rmin")–$(f2 "$rmax"); ≥ $TARGET_RPS_RATIO: $ok_r), p99 ×$rp of nginx's ($(fmt_ms "$(med "${S_P99[$key]}")") vs $(fmt_ms "$(med "${S_P99[$N|$size|nginx]}")"); no worse: $ok_p)$cpu$extra → $verdict"
     done
     total=$((total + 1))
     if [ -n "${RSS_CONN[$N]:-}" ]; then
