@@ -270,14 +270,14 @@ net::awaitable<bool> client_session::exchange() {
     // again on a new one, when all of it is still at hand.
     if (result.retryable && retryable && attempt == 0) {
       spdlog::debug("{}: a reused connection to the app was closed; retrying on a new one", client_label_);
-      upstream_.reset();
+      worker_.pool.discard(std::move(upstream_));
       continue;
     }
     break;
   }
 
   if (!result.response_started) {
-    upstream_.reset();
+    worker_.pool.discard(std::move(upstream_));
     if (client_gone_) {
       log(0, body_error_.empty() ? "the client went away" : body_error_);
       co_return false;
@@ -290,7 +290,7 @@ net::awaitable<bool> client_session::exchange() {
   if (result.response_complete && response_.keep_alive && response_.framing != body_framing::until_close &&
       body_done_ && upstream_->in.empty() && !upstream_timed_out_)
     worker_.pool.give_back(std::move(upstream_));
-  upstream_.reset();
+  worker_.pool.discard(std::move(upstream_));
   if (!result.response_complete) co_return false;  // a partial response: only closing tells the client
   if (!body_done_) {
     co_await close_gracefully();
@@ -320,7 +320,7 @@ net::awaitable<bool> client_session::connect_upstream(std::string& error, bool& 
     auto hint = worker_.shared.app_hint();
     if (!hint.empty()) error += " (" + hint + ")";
   }
-  upstream_.reset();
+  worker_.pool.discard(std::move(upstream_));
   co_return false;
 }
 
