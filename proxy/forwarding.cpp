@@ -15,6 +15,12 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   out.append(name).append(": ").append(value).append("\r\n");
 }
 
+void append_content_length(std::string& out, std::uint64_t n) {
+  out.append("Content-Length: ");
+  append_number(out, n);
+  out.append("\r\n");
+}
+
 bool skipped_end_to_end(const field& f, const std::vector<std::string_view>& options) {
   return is_hop_by_hop(f.name) || listed_in(options, f.name);
 }
@@ -71,11 +77,7 @@ void write_upstream_request_head(const request_head& req, std::string_view clien
   if (!forwarded_for.empty()) append_field(out, "X-Forwarded-For", forwarded_for);
 
   switch (req.framing) {
-    case body_framing::content_length:
-      out.append("Content-Length: ");
-      append_number(out, req.content_length);
-      out.append("\r\n");
-      break;
+    case body_framing::content_length: append_content_length(out, req.content_length); break;
     case body_framing::chunked: out.append("Transfer-Encoding: chunked\r\n"); break;
     default:
       if (req.has_content_length) out.append("Content-Length: 0\r\n");
@@ -120,17 +122,11 @@ response_plan write_client_response_head(const response_head& res, const request
     case body_framing::none:
       // HEAD and 304 keep the Content-Length of the representation (RFC 9110 §8.6); a
       // 200 with Content-Length: 0 keeps it too. 1xx and 204 never carry one.
-      if (res.has_content_length && res.status != 204 && res.status >= 200) {
-        out.append("Content-Length: ");
-        append_number(out, res.content_length);
-        out.append("\r\n");
-      }
+      if (res.has_content_length && res.status != 204 && res.status >= 200) append_content_length(out, res.content_length);
       plan.framing = client_framing::none;
       break;
     case body_framing::content_length:
-      out.append("Content-Length: ");
-      append_number(out, res.content_length);
-      out.append("\r\n");
+      append_content_length(out, res.content_length);
       plan.framing = client_framing::content_length;
       break;
     case body_framing::chunked:
