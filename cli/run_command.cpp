@@ -71,6 +71,12 @@ struct controller {
   void on_signal(int signum) {
     const char* name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
     if (shutting_down) {
+      if (finished) {
+        // Stopping the app is taking too long for the user: leave now.
+        spdlog::warn("received {} again while stopping the app: exiting without waiting for it", name);
+        uv_stop(loop);
+        return;
+      }
       spdlog::warn("received {} again: stopping now", name);
       finish();
       return;

@@ -158,6 +158,12 @@ net::awaitable<client_session::head_outcome> client_session::read_request_head()
     idle_wait_ = in_.empty();
     if (idle_wait_ && worker_.shared.draining) co_return head_outcome::closed;
     auto space = in_.prepare(head_read_size, options_.limits.max_head_size + head_read_size);
+    if (space.empty()) {
+      // The parser refuses a head before it fills the buffer; this is the backstop that
+      // keeps a read of zero bytes (which completes at once) from spinning.
+      co_await refuse(431, "the request head is larger than " + std::to_string(options_.limits.max_head_size) + " bytes");
+      co_return head_outcome::refused;
+    }
     auto n = co_await client_.async_read_some(net::buffer(space.data(), space.size()), redirect_error(use_awaitable, ec));
     if (ec) {
       idle_wait_ = false;
@@ -207,7 +213,7 @@ bool client_session::stage_body(chunk_batch& out) {
 net::awaitable<bool> client_session::exchange() {
   ++requests_;
   bytes_in_ = bytes_out_ = 0;
-  response_done_ = client_gone_ = body_failed_ = upstream_reached_ = false;
+  response_done_ = client_gone_ = body_failed_ = upstream_reached_ = upstream_dirty_ = false;
   body_error_.clear();
   method_.assign(request_.method);
   target_.assign(request_.target);
@@ -287,8 +293,8 @@ net::awaitable<bool> client_session::exchange() {
     co_return false;
   }
   log(result.status, result.error);
-  if (result.response_complete && response_.keep_alive && response_.framing != body_framing::until_close &&
-      body_done_ && upstream_->in.empty() && !upstream_timed_out_)
+  if (result.response_complete && !result.tunneled && !upstream_dirty_ && response_.keep_alive &&
+      response_.framing != body_framing::until_close && body_done_ && upstream_->in.empty() && !upstream_timed_out_)
     worker_.pool.give_back(std::move(upstream_));
   worker_.pool.discard(std::move(upstream_));
   if (!result.response_complete) co_return false;  // a partial response: only closing tells the client
@@ -342,6 +348,11 @@ net::awaitable<bool> client_session::write_client(buffer_view buffers) {
 net::awaitable<void> client_session::pump_request_body() {
   auto& up = *upstream_;
   error_code ec;
+  pump_running_ = true;
+  struct running_flag {
+    bool& flag;
+    ~running_flag() { flag = false; }
+  } running{pump_running_};
   while (!body_done_ && !response_done_) {
     if (in_.empty()) {
       set_client_deadline(options_.body_timeout);
@@ -399,10 +410,14 @@ void client_session::top_up(upstream_connection& up) {
 void client_session::stop_pump() {
   if (response_done_) return;
   response_done_ = true;
-  if (!body_done_) {
+  // The pump may wait on the client (more body) or on the app (which answered without
+  // reading it all): either way it must end now, and the app connection, with an
+  // unfinished request in it, is not reused.
+  if (pump_running_) {
     error_code ignored;
     client_.cancel(ignored);
     if (upstream_) upstream_->socket.cancel(ignored);
+    upstream_dirty_ = true;
   }
 }
 
@@ -430,7 +445,7 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
   for (;;) {
     if (!up.in.empty()) {
       any_byte = true;
-      auto pr = parse_response_head(up.in.data(), method_, response_, options_.limits);
+      auto pr = parse_response_head(up.in.data(), method_, response_, response_limits_);
       if (pr.state == parse_state::failed) {
         r.error_status = 502;
         r.error = pr.error.reason;
@@ -475,9 +490,9 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
       co_return r;
     }
     r.response_started = true;
+    r.tunneled = true;  // the app's end now speaks another protocol: never pooled again
     stop_pump();
-    co_await tunnel(client_head_);
-    r.response_complete = true;
+    r.response_complete = co_await tunnel(client_head_);
     co_return r;
   }
 
@@ -594,24 +609,25 @@ net::awaitable<void> client_session::copy_until_eof(stream_socket& from, stream_
   }
 }
 
-net::awaitable<void> client_session::tunnel(std::string_view head) {
+net::awaitable<bool> client_session::tunnel(std::string_view head) {
   // After 101 the connection carries another protocol: bytes both ways until both sides
   // have finished (RFC 9110 §7.8).
   client_out_.clear();
   client_out_.add(head);
   client_out_.add(upstream_->in.data());
   bytes_out_ += upstream_->in.size();
-  if (!co_await write_client(client_out_.buffers())) co_return;
+  if (!co_await write_client(client_out_.buffers())) co_return false;
   upstream_->in.clear();
   if (!in_.empty()) {
     upstream_out_.clear();
     upstream_out_.add(in_.data());
     bytes_in_ += in_.size();
-    if (!co_await write_upstream(upstream_out_.buffers())) co_return;
+    if (!co_await write_upstream(upstream_out_.buffers())) co_return false;
     in_.clear();
   }
   using namespace net::experimental::awaitable_operators;
   co_await (copy_until_eof(client_, upstream_->socket, true) && copy_until_eof(upstream_->socket, client_, false));
+  co_return true;
 }
 
 net::awaitable<void> client_session::refuse(int status, std::string_view why) {

@@ -76,6 +76,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
     bool retryable = false;      // a reused app connection closed before answering
     bool response_started = false;
     bool response_complete = false;
+    bool tunneled = false;
     bool close_client = false;
     int status = 0;
   };
@@ -89,7 +90,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   void stop_pump();
   void top_up(upstream_connection& up);
   net::awaitable<void> pump_request_body();
-  net::awaitable<void> tunnel(std::string_view to_client_first);
+  // After a 101: false if the tunnel could not even start.
+  net::awaitable<bool> tunnel(std::string_view to_client_first);
   net::awaitable<void> copy_until_eof(stream_socket& from, stream_socket& to, bool client_to_upstream);
   net::awaitable<bool> write_client(buffer_view buffers);
   net::awaitable<bool> write_upstream(buffer_view buffers);
@@ -104,6 +106,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
 
   worker& worker_;
   const proxy_options& options_;
+  // The app's response heads are trusted further than clients' requests: an app may set
+  // many cookies. Their limits only guard the proxy's memory.
+  const head_limits response_limits_{options_.limits.max_request_line, std::max<std::size_t>(options_.limits.max_head_size, 64 * 1024), 1000};
   stream_socket client_;
   std::string client_ip_;  // empty for unix-socket peers
   std::string client_label_;
@@ -136,6 +141,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::string body_error_;
   bool client_gone_ = false;
   bool response_done_ = false;
+  bool pump_running_ = false;
+  bool upstream_dirty_ = false;  // the app connection holds a request it did not finish reading
   std::uint64_t bytes_in_ = 0, bytes_out_ = 0;
 
   std::unique_ptr<upstream_connection> upstream_;

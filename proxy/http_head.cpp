@@ -278,8 +278,14 @@ parse_result parse_request_head(std::string_view data, request_head& out, const 
                                 std::size_t* searched_hint) {
   reset(out);
   // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line.
+  // A few (an old client's CRLF after a POST body) are fine; a stream of them is not a
+  // request and must not be read forever.
+  constexpr std::size_t max_empty_lines = 8;
   std::size_t start = 0;
-  while (data.size() - start >= 2 && data.substr(start, 2) == crlf) start += 2;
+  while (data.size() - start >= 2 && data.substr(start, 2) == crlf) {
+    start += 2;
+    if (start > 2 * max_empty_lines) return failed(400, "more than 8 empty lines before the request line");
+  }
   if (start == data.size() || (data.size() - start == 1 && data[start] == '\r')) return {};
   if (data[start] == '\n') return failed(400, "a bare LF before the request line");
 

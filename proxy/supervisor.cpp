@@ -97,6 +97,7 @@ struct supervisor::impl {
   bool fatal_reported = false;
   std::string pending_fatal;   // reported once the app's stderr is read to the end
   int open_pipes = 0;
+  std::vector<uv_pipe_t*> pipes;  // the app's stderr, one per run still open
   std::chrono::steady_clock::time_point spawned_at;
   bool warned_not_ready = false;
   std::chrono::milliseconds backoff{1000};
@@ -223,6 +224,7 @@ struct supervisor::impl {
     pid = process.pid;
     ++open_pipes;
     ++handles_open;
+    pipes.push_back(pipe);
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(pipe),
         [](uv_handle_t*, size_t, uv_buf_t* buf) {
@@ -235,6 +237,7 @@ struct supervisor::impl {
           if (n < 0) {
             uv_close(reinterpret_cast<uv_handle_t*>(s), [](uv_handle_t* h) {
               auto* self = static_cast<impl*>(h->data);
+              std::erase(self->pipes, reinterpret_cast<uv_pipe_t*>(h));
               delete reinterpret_cast<uv_pipe_t*>(h);
               --self->open_pipes;
               if (self->open_pipes == 0) self->report_fatal();
@@ -318,8 +321,10 @@ struct supervisor::impl {
     uv_timer_stop(&probe_timer);
     uv_close(reinterpret_cast<uv_handle_t*>(&process), [](uv_handle_t* h) { static_cast<impl*>(h->data)->handle_closed(); });
     auto how = describe_exit(status, signal);
-    // What the app leaves behind (gunicorn workers whose master died) goes with it.
-    signal_group(state == phase::stopping ? SIGKILL : SIGTERM);
+    // What the app leaves behind (gunicorn workers whose master died) goes with it, now,
+    // while the group is known to be the app's: later its id could name another group.
+    signal_group(SIGKILL);
+    pid = 0;
     if (state == phase::stopping || fatal_reported || !pending_fatal.empty()) {
       uv_timer_stop(&kill_timer);
       if (state == phase::stopping) spdlog::info("the app {}", how);
@@ -337,7 +342,7 @@ struct supervisor::impl {
     }
     auto ran = std::chrono::steady_clock::now() - spawned_at;
     if (ran >= healthy_run) backoff = std::chrono::milliseconds(1000);
-    spdlog::warn("the app (pid {}) {}; restarting it in {}", pid, how, seconds_text(backoff));
+    spdlog::warn("the app (pid {}) {}; restarting it in {}", process.pid, how, seconds_text(backoff));
     schedule_restart();
   }
 
@@ -349,26 +354,34 @@ struct supervisor::impl {
     }
     uv_timer_start(
         &restart_timer,
-        [](uv_timer_t* t) {
-          auto* self = static_cast<impl*>(t->data);
-          self->signal_group(SIGKILL);  // survivors of the previous run
-          self->spawn();
-        },
+        [](uv_timer_t* t) { static_cast<impl*>(t->data)->spawn(); },
         static_cast<uint64_t>(backoff.count()), 0);
     backoff = std::min(backoff * 2, options.max_backoff);
   }
 
   void close_all() {
     if (state == phase::stopped) return;
-    auto close_timer = [this](uv_timer_t* t) {
-      if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(t)))
-        uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { static_cast<impl*>(h->data)->handle_closed(); });
-    };
     if (process_alive) return;  // on_exit calls again
     set_state(phase::stopped);
-    close_timer(&probe_timer);
-    close_timer(&restart_timer);
-    close_timer(&kill_timer);
+    for (auto* t : {&probe_timer, &restart_timer, &kill_timer})
+      if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(t)))
+        uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { static_cast<impl*>(h->data)->handle_closed(); });
+    if (on_stopped) close_pipes();
+  }
+
+  // A process that left the app's group may still hold its stderr: when stopping, stop
+  // reading rather than wait for an end that may never come. (After a failed start the
+  // pipes stay open until their end, so the last lines reach the error message.)
+  void close_pipes() {
+    for (auto* p : std::vector<uv_pipe_t*>(pipes))
+      if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(p)))
+        uv_close(reinterpret_cast<uv_handle_t*>(p), [](uv_handle_t* h) {
+          auto* self = static_cast<impl*>(h->data);
+          std::erase(self->pipes, reinterpret_cast<uv_pipe_t*>(h));
+          delete reinterpret_cast<uv_pipe_t*>(h);
+          --self->open_pipes;
+          self->handle_closed();
+        });
   }
 
   void handle_closed() {
@@ -403,6 +416,7 @@ void supervisor::stop(std::function<void()> on_stopped) {
     s.terminate();
   } else {
     s.close_all();
+    s.close_pipes();
     if (s.handles_open == 0 && s.on_stopped) {
       auto cb = std::move(s.on_stopped);
       s.on_stopped = nullptr;

@@ -6,6 +6,8 @@ scripted upstream where the test needs to see or shape the exact bytes.
 
 import json
 import os
+import socket
+import struct
 import threading
 import time
 import zlib
@@ -892,3 +894,60 @@ def test_app_dying_during_an_upload_answers_502_without_waiting_for_the_body(pro
         # 15 s is half the body timeout: a 502 that waited for the upload misses it.
         r = c.read_response(timeout=15)
         assert_own_answer(r, {502})
+
+
+def test_a_flood_of_empty_lines_is_refused(proxied):
+    # Empty lines before a request line are tolerated (RFC 9112 §2.2), but not without
+    # end: a stream of them once pinned a thread reading zero bytes forever.
+    hs, up = proxied(ok_handler)
+    with hs.client() as c:
+        c.send(b"\r\n" * 40000)
+        assert_own_answer(c.read_response(), {400, 431})
+        assert c.wait_closed(10)
+    assert hs.get("/after").status == 200
+    assert all(q.target == "/after" for q in up.requests)
+
+
+def test_a_websocket_connection_is_never_pooled(proxied):
+    # After a 101 the app's connection speaks another protocol; if the client goes away,
+    # the next client's request must not be written into it.
+    received_on_ws = []
+
+    def handler(conn):
+        req = conn.read_request()
+        if req is None:
+            return
+        if req.header("upgrade"):
+            conn.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+            while True:
+                try:
+                    data = conn.read_some(10)
+                except TimeoutError:
+                    return
+                if not data:
+                    return
+                received_on_ws.append(data)
+        conn.respond(200, b"plain")
+
+    hs, up = proxied(handler, "--threads", "1")
+    c = hs.client()
+    c.send(get("/ws", headers=[("Upgrade", "websocket"), ("Connection", "Upgrade")]))
+    assert c.read_response().status == 101
+    # The client vanishes abruptly: a TCP reset.
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    time.sleep(0.3)
+    r = hs.get("/innocent")
+    assert r.status == 200 and r.body == b"plain", r
+    assert not any(b"/innocent" in d for d in received_on_ws), received_on_ws
+
+
+def test_an_app_may_send_more_header_fields_than_a_client(proxied):
+    def handler(conn):
+        conn.read_request()
+        conn.respond(200, b"ok", headers=[("Set-Cookie", f"c{i}=1") for i in range(8)])
+
+    hs, up = proxied(handler, "--max-headers", "5")
+    r = hs.get("/cookies")
+    assert r.status == 200, r
+    assert len(r.header_values("set-cookie")) == 8

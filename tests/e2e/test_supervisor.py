@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import (PYTHON, TINY_APP, Addr, Client, assert_own_answer, build_request,
-                      children_of, descendants_of, exchange, free_port, ok_handler,
+                      children_of, cmdline, descendants_of, exchange, free_port, ok_handler,
                       parse_response, wait_gone, wait_until)
 
 
@@ -520,3 +520,17 @@ def test_refused_request_is_logged(proxied):
     data, _ = exchange(hs.listen, b"GET /refused-here HTTP/1.1\r\nHost: a b\r\n\r\n")
     assert parse_response(data).status == 400
     assert hs.wait_for_line(r'"status": ?400', timeout=10), hs.describe_output()
+
+
+def test_stop_while_the_app_waits_to_restart(hindsight_factory):
+    # The app leaves behind a child that ignores SIGTERM and holds the app's stderr, then
+    # exits. Stopping hindsight during the restart back-off once waited for that child
+    # forever; now the app's whole group goes when the app exits.
+    script = f'trap "" TERM; sleep 1000 & exec {PYTHON} {TINY_APP} --exit-after 1'
+    hs = hindsight_factory(["--", "/bin/sh", "-c", script])
+    sleeper = [p for p in descendants_of(hs.pid) if cmdline(p)[:2] == ["sleep", "1000"]]
+    assert sleeper, "the app's child did not start"
+    assert hs.wait_for_line(r"restarting it in", timeout=20), hs.describe_output()
+    hs.signal(signal.SIGTERM)  # during the 1 s back-off
+    assert hs.wait_exit(20) == 0, hs.describe_output()
+    assert wait_gone(sleeper, 5) == [], "the exited app's child outlived hindsight"

@@ -222,3 +222,12 @@ TEST(RequestHead, absolute_form_without_a_path_targets_the_root) {
   ASSERT_EQ(parse("GET http://a?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", h).state, parse_state::complete);
   EXPECT_EQ(h.origin_target, "/?x=1");
 }
+
+TEST(RequestHead, refuses_a_stream_of_empty_lines) {
+  request_head h;
+  EXPECT_EQ(parse(std::string(16, '\r').replace(0, 16, "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n") + "GET / HTTP/1.0\r\n\r\n", h).state,
+            parse_state::complete);
+  auto r = parse(std::string(9 * 2, ' ').replace(0, 18, "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n"), h);
+  EXPECT_EQ(r.state, parse_state::failed);
+  EXPECT_EQ(r.error.status, 400);
+}
