@@ -5,6 +5,8 @@ BUILD  ?= build
 # The Debian interpreter: its dist-packages hold Django, Flask, gunicorn and pytest.
 PYTHON ?= /usr/bin/python3
 JOBS   ?= $(shell nproc)
+# cmake --build runs make again: its "Entering directory" lines are noise here.
+MAKEFLAGS += --no-print-directory
 
 .PHONY: all deps build test unit e2e demo bench clean
 

@@ -294,8 +294,12 @@ net::awaitable<bool> client_session::exchange() {
   }
   log(result.status, result.error);
   if (result.response_complete && !result.tunneled && !upstream_dirty_ && response_.keep_alive &&
-      response_.framing != body_framing::until_close && body_done_ && upstream_->in.empty() && !upstream_timed_out_)
+      response_.framing != body_framing::until_close && body_done_ && upstream_->in.empty() && !upstream_timed_out_) {
+    // A response without a body (HEAD, 204, 304) is where an app wrongly sends one
+    // anyway, perhaps a moment later; such bytes would be read as the next response.
+    upstream_->check_before_reuse = response_.framing == body_framing::none;
     worker_.pool.give_back(std::move(upstream_));
+  }
   worker_.pool.discard(std::move(upstream_));
   if (!result.response_complete) co_return false;  // a partial response: only closing tells the client
   if (!body_done_) {

@@ -10,22 +10,21 @@ std::unique_ptr<upstream_connection> upstream_pool::take_idle(std::chrono::milli
     auto c = std::move(idle_.back());
     idle_.pop_back();
     if (now - c->idle_since > max_idle_age) continue;
-    if (now - c->idle_since < trust_for) {
-      c->reused = true;
-      c->in = take_buffer();
-      return c;
-    }
-    // The app may have closed it (its keep-alive timeout) or, wrongly, sent bytes
-    // nobody asked for: a peek tells both without blocking.
-    char probe;
-    auto n = ::recv(c->socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if ((now - c->idle_since < trust_for && !c->check_before_reuse) || is_open_and_silent(*c)) {
       c->reused = true;
       c->in = take_buffer();
       return c;
     }
   }
   return nullptr;
+}
+
+bool upstream_pool::is_open_and_silent(upstream_connection& c) {
+  // The app may have closed it (its keep-alive timeout) or, wrongly, sent bytes nobody
+  // asked for: a peek tells both without blocking.
+  char probe;
+  auto n = ::recv(c.socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 std::unique_ptr<upstream_connection> upstream_pool::fresh() {

@@ -18,6 +18,7 @@ struct upstream_connection {
   boost::asio::generic::stream_protocol::socket socket;
   byte_buffer in;      // response bytes read from the app
   bool reused = false; // it carried an exchange before this one
+  bool check_before_reuse = false;  // its last response had no body: look for stray bytes
   std::chrono::steady_clock::time_point idle_since;
 };
 
@@ -55,6 +56,8 @@ class upstream_pool {
   // Response buffers belong to exchanges, not connections: an idle connection holds
   // none, and the most recently freed buffer is reused first, so the few in use stay in
   // the CPU's cache instead of one per pooled connection being cycled through.
+  // Whether nothing is waiting to be read on it and the app has not closed it.
+  static bool is_open_and_silent(upstream_connection& c);
   byte_buffer take_buffer();
   void return_buffer(upstream_connection& c);
 

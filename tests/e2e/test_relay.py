@@ -951,3 +951,28 @@ def test_an_app_may_send_more_header_fields_than_a_client(proxied):
     r = hs.get("/cookies")
     assert r.status == 200, r
     assert len(r.header_values("set-cookie")) == 8
+
+
+def test_bytes_an_app_sends_after_a_bodiless_response_never_reach_the_next_request(proxied):
+    # An app that answers HEAD with a body anyway, in a separate write: the stray bytes
+    # must not be taken as the answer to the next request on that pooled connection.
+    def handler(conn):
+        while True:
+            req = conn.read_request()
+            if req is None:
+                return
+            if req.method == "HEAD":
+                conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n")
+                time.sleep(0.05)
+                conn.send(b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\n\r\n")
+            else:
+                conn.respond(200, b"real")
+
+    hs, up = proxied(handler, "--threads", "1")
+    with hs.client() as c:
+        c.send(build_request("HEAD", "/h"))
+        assert c.read_response(method="HEAD").status == 200
+        time.sleep(0.2)
+        c.send(get("/next"))
+        r = c.read_response()
+    assert r.status == 200 and r.body == b"real", r
