@@ -126,11 +126,6 @@ struct controller {
   }
 };
 
-void check_reachable(const proxy::address& upstream) {
-  // Only a hint: the app may start later; meanwhile requests get 502.
-  (void)upstream;
-}
-
 }  // namespace
 
 void add_run_command(CLI::App& app, run_options& o) {
@@ -265,7 +260,6 @@ int run(const run_options& o) {
         },
         [&](std::string message) { ctl.fail(message); });
   } else {
-    check_reachable(po.upstream);
     server.start();
     announce();
   }

@@ -17,15 +17,13 @@ bool names_port(std::string_view text, std::uint16_t port) {
 
 }  // namespace
 
-std::string bind_spelling(const address& a) { return a.to_string(); }
-
 app_command prepare_app_command(const std::vector<std::string>& argv, const address& listen, const address& inner) {
   app_command cmd;
   cmd.argv = argv;
   if (inner.is_unix()) cmd.env.emplace_back("SOCKET", inner.path);
   else cmd.env.emplace_back("PORT", std::to_string(inner.port));
 
-  const std::string replacement = bind_spelling(inner);
+  const std::string replacement = inner.to_string();  // as gunicorn's --bind takes it
   for (std::size_t i = 1; i < cmd.argv.size(); ++i) {
     auto& arg = cmd.argv[i];
     std::string before = arg;

@@ -24,7 +24,4 @@ struct app_command {
 //   that port, and a lone PORT after --port or -p.
 app_command prepare_app_command(const std::vector<std::string>& argv, const address& listen, const address& inner);
 
-// The address spelled as gunicorn's --bind takes it: unix:/path or HOST:PORT.
-std::string bind_spelling(const address& a);
-
 }  // namespace hindsight::proxy

@@ -32,10 +32,6 @@ double ms_between(steady::time_point a, steady::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-std::string seconds_text(std::chrono::milliseconds d) {
-  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
-  return std::to_string(d.count()) + " ms";
-}
 
 }  // namespace
 
@@ -92,10 +88,6 @@ void client_session::set_upstream_deadline(std::chrono::milliseconds d) {
   upstream_timed_out_ = false;
   upstream_deadline_ = steady::now() + d;
   if (upstream_deadline_ < timer_.expiry()) timer_.cancel();
-}
-
-void client_session::clear_deadlines() {
-  client_deadline_ = upstream_deadline_ = steady::time_point::max();
 }
 
 net::awaitable<void> client_session::watchdog(std::shared_ptr<client_session> /*self: keeps the session alive*/) {
@@ -168,7 +160,7 @@ net::awaitable<client_session::head_outcome> client_session::read_request_head()
     if (ec) {
       idle_wait_ = false;
       if (client_timed_out_ && !in_.empty()) {
-        co_await refuse(408, "the request head did not arrive within " + seconds_text(options_.header_timeout));
+        co_await refuse(408, "the request head did not arrive within " + duration_text(options_.header_timeout));
         co_return head_outcome::refused;
       }
       if (!in_.empty() && ec == net::error::eof)
@@ -324,7 +316,7 @@ net::awaitable<bool> client_session::connect_upstream(std::string& error, bool& 
   }
   timed_out = upstream_timed_out_;
   auto where = options_.upstream.to_string();
-  error = timed_out ? "the app did not accept a connection at " + where + " within " + seconds_text(options_.connect_timeout)
+  error = timed_out ? "the app did not accept a connection at " + where + " within " + duration_text(options_.connect_timeout)
                     : "the app is unreachable at " + where + ": " + ec.message();
   if (worker_.shared.app_hint) {
     auto hint = worker_.shared.app_hint();
@@ -365,7 +357,7 @@ net::awaitable<void> client_session::pump_request_body() {
       if (response_done_) co_return;
       if (ec) {
         client_gone_ = true;
-        body_error_ = client_timed_out_ ? "the client sent no request body bytes for " + seconds_text(options_.body_timeout)
+        body_error_ = client_timed_out_ ? "the client sent no request body bytes for " + duration_text(options_.body_timeout)
                                         : "the client closed the connection before the request body ended";
         up.socket.cancel(ec);
         co_return;
@@ -435,7 +427,7 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
   auto read_failed = [&](bool any_response_byte) {
     if (upstream_timed_out_) {
       r.error_status = 504;
-      r.error = "the app did not answer within " + seconds_text(options_.upstream_timeout);
+      r.error = "the app did not answer within " + duration_text(options_.upstream_timeout);
     } else {
       r.error_status = 502;
       r.error = ec == net::error::eof ? "the app closed the connection before a complete response"

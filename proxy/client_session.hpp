@@ -101,7 +101,6 @@ class client_session : public std::enable_shared_from_this<client_session> {
 
   void set_client_deadline(std::chrono::milliseconds d);
   void set_upstream_deadline(std::chrono::milliseconds d);
-  void clear_deadlines();
   void log(int status, std::string_view error);
 
   worker& worker_;

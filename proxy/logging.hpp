@@ -1,6 +1,7 @@
 #pragma once
 // hindsight's own log on stderr, and its access log: one line per exchange, as nginx
 // writes them, in text or JSON (--log-format).
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -26,6 +27,9 @@ enum class log_format { text, json };
 // (trace, debug, info, warn, error, critical, off); access lines are info.
 void configure_logging(log_format format, std::string_view level, bool access_log = true);
 void log_exchange(const exchange_record& r);
+
+// A duration for a message: "10 s", "500 ms".
+std::string duration_text(std::chrono::milliseconds d);
 
 // Appends `s` to `out` as the inside of a JSON string.
 void append_json_escaped(std::string& out, std::string_view s);

@@ -1,5 +1,7 @@
 #include "proxy/supervisor.hpp"
 
+#include "proxy/logging.hpp"
+
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <netinet/in.h>
@@ -63,11 +65,6 @@ bool accepts_connections(const address& a) {
   return rc == 0;
 }
 
-std::string seconds_text(std::chrono::milliseconds d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g s", static_cast<double>(d.count()) / 1000.0);
-  return buf;
-}
 
 }  // namespace
 
@@ -291,14 +288,14 @@ struct supervisor::impl {
     if (!ever_ready) {
       uv_timer_stop(&probe_timer);
       fatal("the app did not start listening on " + options.inner.to_string() + " within " +
-            seconds_text(options.ready_timeout) +
+            duration_text(options.ready_timeout) +
             " (hindsight set SOCKET/PORT and rewrote the arguments that named the public address; "
             "the app must listen where they say; see --ready-timeout for a slow start)");
       terminate();
     } else if (!warned_not_ready) {
       warned_not_ready = true;
       spdlog::warn("the restarted app does not listen on {} after {}; still waiting", options.inner.to_string(),
-                   seconds_text(options.ready_timeout));
+                   duration_text(options.ready_timeout));
     }
   }
 
@@ -309,7 +306,7 @@ struct supervisor::impl {
         [](uv_timer_t* t) {
           auto* self = static_cast<impl*>(t->data);
           if (self->process_alive) {
-            spdlog::warn("the app did not stop within {}: killing its process group", seconds_text(self->options.stop_timeout));
+            spdlog::warn("the app did not stop within {}: killing its process group", duration_text(self->options.stop_timeout));
             self->signal_group(SIGKILL);
           }
         },
@@ -342,7 +339,7 @@ struct supervisor::impl {
     }
     auto ran = std::chrono::steady_clock::now() - spawned_at;
     if (ran >= healthy_run) backoff = std::chrono::milliseconds(1000);
-    spdlog::warn("the app (pid {}) {}; restarting it in {}", process.pid, how, seconds_text(backoff));
+    spdlog::warn("the app (pid {}) {}; restarting it in {}", process.pid, how, duration_text(backoff));
     schedule_restart();
   }
 
@@ -412,7 +409,7 @@ void supervisor::stop(std::function<void()> on_stopped) {
   uv_timer_stop(&s.probe_timer);
   uv_timer_stop(&s.restart_timer);
   if (alive) {
-    spdlog::info("stopping the app (pid {}): SIGTERM, SIGKILL after {}", s.pid, seconds_text(s.options.stop_timeout));
+    spdlog::info("stopping the app (pid {}): SIGTERM, SIGKILL after {}", s.pid, duration_text(s.options.stop_timeout));
     s.terminate();
   } else {
     s.close_all();
@@ -433,7 +430,7 @@ std::string supervisor::unavailable_hint() const {
                                       : "the app " + impl_->last_exit + " and is starting again";
     case impl::phase::backing_off: {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(impl_->restart_at - std::chrono::steady_clock::now());
-      return "the app " + impl_->last_exit + "; hindsight restarts it in " + seconds_text(std::max(left, std::chrono::milliseconds(0)));
+      return "the app " + impl_->last_exit + "; hindsight restarts it in " + duration_text(std::max(left, std::chrono::milliseconds(0)));
     }
     case impl::phase::stopping:
     case impl::phase::stopped: return "the app is stopped";
