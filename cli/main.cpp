@@ -3,7 +3,11 @@
 
 #include <cstdio>
 
+#include "cli/list_command.hpp"
+#include "cli/prune_command.hpp"
 #include "cli/run_command.hpp"
+#include "cli/show_command.hpp"
+#include "cli/status_command.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"hindsight — proxy, capture and replay failing requests of a Python web app", "hindsight"};
@@ -12,6 +16,14 @@ int main(int argc, char** argv) {
 
   hindsight::cli::run_options run;
   hindsight::cli::add_run_command(app, run);
+  hindsight::cli::list_options list;
+  hindsight::cli::add_list_command(app, list);
+  hindsight::cli::show_options show;
+  hindsight::cli::add_show_command(app, show);
+  hindsight::cli::status_options status;
+  hindsight::cli::add_status_command(app, status);
+  hindsight::cli::prune_options prune;
+  hindsight::cli::add_prune_command(app, prune);
 
   try {
     app.parse(argc, argv);
@@ -20,9 +32,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // Usage errors exit 2, as getopt-based tools do; CLI11's own codes are not stable.
     std::fprintf(stderr, "hindsight: error: %s\n", e.what());
-    std::fprintf(stderr, "run 'hindsight --help' or 'hindsight run --help' for the options\n");
+    std::string help = "hindsight --help";
+    for (const auto* sub : app.get_subcommands())
+      help = "hindsight " + sub->get_name() + " --help";
+    std::fprintf(stderr, "run '%s' for the options\n", help.c_str());
     return 2;
   }
   if (app.got_subcommand("run")) return hindsight::cli::run(run);
+  if (app.got_subcommand("list")) return hindsight::cli::list(list);
+  if (app.got_subcommand("show")) return hindsight::cli::show(show);
+  if (app.got_subcommand("status")) return hindsight::cli::status(status);
+  if (app.got_subcommand("prune")) return hindsight::cli::prune(prune);
   return 2;
 }

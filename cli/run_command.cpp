@@ -6,19 +6,25 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <ctime>
 #include <cstdlib>
 #include <memory>
 #include <thread>
 
+#include "cli/byte_size.hpp"
+#include "cli/control_server.hpp"
 #include "cli/data_dir.hpp"
 #include "cli/duration.hpp"
 #include "proxy/app_command.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/server.hpp"
 #include "proxy/supervisor.hpp"
+#include "store/error.hpp"
+#include "store/writer.hpp"
 
 namespace hindsight::cli {
 
@@ -46,11 +52,74 @@ std::uint16_t free_loopback_port() {
   return port;
 }
 
+// What `hindsight status` asks a running proxy about.
+struct control_facts {
+  const proxy::proxy_options& proxy;
+  const store::writer_options& store;
+  const store::capture_writer* writer;
+  const proxy::supervisor* supervisor;
+  std::chrono::system_clock::time_point started;
+};
+
+std::string iso_time(std::chrono::system_clock::time_point t) {
+  auto secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string control_answer(std::string_view request, const control_facts& f) {
+  namespace json = boost::json;
+  boost::system::error_code ec;
+  auto parsed = json::parse(request, ec);
+  const json::string* command = nullptr;
+  if (!ec && parsed.is_object())
+    if (auto* c = parsed.as_object().if_contains("command")) command = c->if_string();
+  if (!command) return json::serialize(json::object{{"error", "expected one JSON line such as {\"command\":\"status\"}"}});
+  if (*command != "status") return json::serialize(json::object{{"error", "unknown command '" + std::string(*command) + "'"}});
+
+  using namespace std::chrono;
+  const auto& cp = f.proxy.capture;
+  json::object capture{{"enabled", cp.enabled},
+                       {"statuses", proxy::status_ranges_text(cp.statuses)},
+                       {"slow_ms", cp.slow ? json::value(cp.slow->count()) : json::value(nullptr)},
+                       {"sample", cp.sample},
+                       {"request_body_limit", cp.request_body_limit},
+                       {"response_body_limit", cp.response_body_limit},
+                       {"queue_capacity", f.store.queue_capacity},
+                       {"queue_length", f.writer ? f.writer->stats().queue_length : 0}};
+  json::object writer;
+  if (f.writer) {
+    auto st = f.writer->stats();
+    json::object dropped;
+    for (std::size_t i = 0; i < st.dropped.size(); ++i)
+      dropped[store::to_string(static_cast<store::drop_reason>(i))] = st.dropped[i];
+    writer = {{"stored", st.stored}, {"dropped", std::move(dropped)}, {"pruned", st.pruned}, {"last_error", st.last_error}};
+  }
+  json::object reply{
+      {"pid", ::getpid()},
+      {"version", HINDSIGHT_VERSION},
+      {"started", iso_time(f.started)},
+      {"uptime_s", duration<double>(system_clock::now() - f.started).count()},
+      {"listen", f.proxy.listen.to_string()},
+      {"upstream", f.proxy.upstream.to_string()},
+      {"app", {{"supervised", f.supervisor != nullptr}, {"restarts", f.supervisor ? f.supervisor->exits() : 0}}},
+      {"capture", std::move(capture)},
+      {"writer", f.writer ? json::value(std::move(writer)) : json::value(nullptr)},
+      {"retention",
+       {{"rows", f.store.keep.rows}, {"bytes", f.store.keep.bytes}, {"days", duration<double>(f.store.keep.age).count() / 86400}}},
+      {"database", f.writer ? json::value(f.store.database.string()) : json::value(nullptr)}};
+  return json::serialize(reply);
+}
+
 // Drives a run from the main thread's libuv loop: signals, the drain, the app's life.
 struct controller {
   uv_loop_t* loop;
   proxy::server& server;
   proxy::supervisor* supervisor = nullptr;
+  control_server* control = nullptr;
   std::chrono::milliseconds drain{};
   uv_signal_t sigterm{}, sigint{};
   uv_timer_t drain_timer{};
@@ -121,6 +190,7 @@ struct controller {
                       reinterpret_cast<uv_handle_t*>(&drain_timer)})
         if (!uv_is_closing(h)) uv_close(h, nullptr);
     };
+    if (control) control->close(nullptr);
     if (supervisor) supervisor->stop(close_own);
     else close_own();
   }
@@ -158,6 +228,25 @@ void add_run_command(CLI::App& app, run_options& o) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
   run->add_option("--access-log", o.access_log, "on or off: one info line per exchange (nginx's access_log)")
       ->capture_default_str()->check(CLI::IsMember({"on", "off"}));
+  run->add_option("--capture", o.capture, "on or off: store failing exchanges in DATA/captures.db")
+      ->capture_default_str()->check(CLI::IsMember({"on", "off"}));
+  run->add_option("--capture-status", o.capture_status, "Statuses to capture, e.g. 500-599,429 or 5xx (the app's failures to answer always are)")
+      ->capture_default_str();
+  run->add_option("--capture-slow", o.capture_slow, "Also capture exchanges slower than this, e.g. 2s");
+  run->add_option("--capture-sample", o.capture_sample, "Also capture this fraction of the other exchanges, 0 to 1")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  run->add_option("--capture-request-body", o.capture_request_body, "Request body bytes kept per capture (beyond: not replayable exactly)")
+      ->capture_default_str();
+  run->add_option("--capture-response-body", o.capture_response_body, "Response body bytes kept per capture")->capture_default_str();
+  run->add_option("--capture-queue", o.capture_queue, "Captures waiting for the disk before new ones are dropped")
+      ->capture_default_str()->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  run->add_option("--retain-rows", o.retain_rows, "Captures kept; the oldest go first (0: no limit)")->capture_default_str();
+  run->add_option("--retain-bytes", o.retain_bytes, "Bytes of captures kept, e.g. 1GiB (0: no limit)")->capture_default_str();
+  run->add_option("--retain-days", o.retain_days, "Days a capture is kept (0: no limit)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  run->add_option("--store-max-size", o.store_max_size, "A hard cap on the database file, e.g. 200MiB: beyond it captures are dropped");
+  run->add_option("--redact", o.redact, "Also scrub fields named like this (repeatable)");
+  run->add_option("--keep", o.keep, "Do not scrub fields named like this default (repeatable): password, passwd, secret, api_key, "
+                                    "apikey, private_key, credentials");
   run->add_option("command", o.command, "The app's command, after --, run as given (no shell)");
   run->footer(
       "Examples:\n"
@@ -168,6 +257,7 @@ void add_run_command(CLI::App& app, run_options& o) {
 int run(const run_options& o) {
   proxy::proxy_options po;
   proxy::supervisor_options so;
+  store::writer_options wo;
   std::chrono::milliseconds drain{};
   try {
     po.listen = o.listen.empty() ? proxy::default_listen_address(std::getenv("SOCKET"), std::getenv("PORT"))
@@ -186,6 +276,21 @@ int run(const run_options& o) {
                               "or --upstream ADDR for an app that is already running"
                             : "give either the app's command after -- or --upstream ADDR, not both");
     if (!o.upstream.empty()) po.upstream = proxy::parse_address(o.upstream);
+
+    auto& cp = po.capture;
+    cp.enabled = o.capture == "on";
+    cp.statuses = proxy::parse_status_ranges(o.capture_status);
+    if (!o.capture_slow.empty()) cp.slow = parse_duration(o.capture_slow);
+    cp.sample = o.capture_sample;
+    cp.request_body_limit = parse_byte_size(o.capture_request_body);
+    cp.response_body_limit = parse_byte_size(o.capture_response_body);
+    wo.queue_capacity = o.capture_queue;
+    wo.keep.rows = o.retain_rows;
+    wo.keep.bytes = parse_byte_size(o.retain_bytes);
+    wo.keep.age = std::chrono::seconds(static_cast<std::int64_t>(o.retain_days * 86400));
+    if (!o.store_max_size.empty()) wo.max_database_bytes = parse_byte_size(o.store_max_size);
+    for (auto& name : o.keep) wo.redaction.keep(name);
+    for (auto& name : o.redact) wo.redaction.add(name);
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "hindsight: error: %s\n", e.what());
     return 2;
@@ -202,6 +307,8 @@ int run(const run_options& o) {
   proxy::configure_logging(o.log_format == "json" ? proxy::log_format::json : proxy::log_format::text, o.log_level,
                            o.access_log == "on");
   ::signal(SIGPIPE, SIG_IGN);
+  // A file size limit (ulimit -f) must make the store's writes fail, counted as drops, not kill the proxy.
+  ::signal(SIGXFSZ, SIG_IGN);
 
   std::string data;
   try {
@@ -226,18 +333,47 @@ int run(const run_options& o) {
     return 1;
   }
 
+  // One proxy per data directory: the control socket is claimed first, before the
+  // database is opened or the app's socket replaced.
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  std::unique_ptr<store::capture_writer> writer;
   std::unique_ptr<proxy::supervisor> supervisor;
-  proxy::server server(po, [&supervisor]() { return supervisor ? supervisor->unavailable_hint() : std::string(); });
+  const auto started = std::chrono::system_clock::now();
+  control_server control(&loop, data + "/control.sock", [&](std::string_view request) {
+    return control_answer(request, control_facts{po, wo, writer.get(), supervisor.get(), started});
+  });
+  auto fail_early = [&](const char* message) {
+    std::fprintf(stderr, "hindsight: error: %s\n", message);
+    control.close(nullptr);
+    uv_run(&loop, UV_RUN_NOWAIT);  // let the closed handles go
+    uv_loop_close(&loop);
+    return 1;
+  };
+  try {
+    control.start();
+    // The writer outlives the proxy threads, which hand it captures until they stop.
+    if (po.capture.enabled) {
+      wo.database = data + "/captures.db";
+      writer = std::make_unique<store::capture_writer>(wo);
+    }
+  } catch (const std::exception& e) {
+    return fail_early(e.what());
+  }
+
+  proxy::server_hooks hooks;
+  hooks.app_hint = [&supervisor]() { return supervisor ? supervisor->unavailable_hint() : std::string(); };
+  hooks.app_exits = [&supervisor]() { return supervisor ? supervisor->exits() : std::uint64_t{0}; };
+  if (writer) hooks.capture = [w = writer.get()](store::capture&& c) { w->submit(std::move(c)); };
+  proxy::server server(po, std::move(hooks));
   try {
     server.bind();
   } catch (const proxy::startup_error& e) {
-    std::fprintf(stderr, "hindsight: error: %s\n", e.what());
-    return 1;
+    return fail_early(e.what());
   }
 
-  uv_loop_t loop;
-  uv_loop_init(&loop);
   controller ctl(&loop, server);
+  ctl.control = &control;
   ctl.drain = drain;
   auto announce = [&] {
     ctl.started = true;

@@ -14,6 +14,15 @@ struct run_options {
               upstream_timeout = "120s", drain = "30s", stop_timeout = "10s", ready_timeout = "60s";
   std::size_t max_connections = 10'000, max_header_size = 65'536, max_headers = 100;
   std::string log_format = "text", log_level = "info", access_log = "on";
+  // Capture and the store.
+  std::string capture = "on", capture_status = "500-599", capture_slow, capture_request_body = "1MiB",
+              capture_response_body = "64KiB";
+  double capture_sample = 0;
+  std::size_t capture_queue = 1024;
+  std::uint64_t retain_rows = 100'000;
+  std::string retain_bytes = "1GiB", store_max_size;
+  double retain_days = 14;
+  std::vector<std::string> redact, keep;
   std::vector<std::string> command;
 };
 

@@ -181,6 +181,7 @@ bool client_session::stage_body(chunk_batch& out) {
   if (request_.framing == body_framing::content_length) {
     auto n = std::min<std::uint64_t>(in_.size(), body_left_);
     out.add(in_.data().substr(0, n));
+    if (capturing_) tee_.request_body(in_.data().substr(0, n));
     in_.consume(n);
     body_left_ -= n;
     bytes_in_ += n;
@@ -194,7 +195,10 @@ bool client_session::stage_body(chunk_batch& out) {
       return false;
     }
     in_.consume(consumed);
-    for (auto p : pieces) bytes_in_ += p.size();
+    for (auto p : pieces) {
+      bytes_in_ += p.size();
+      if (capturing_) tee_.request_body(p);
+    }
     out.add_pieces(pieces, true);
     if (request_chunks_.done()) out.add_last_chunk(request_chunks_.trailers());
     body_done_ = request_chunks_.done();
@@ -209,6 +213,13 @@ net::awaitable<bool> client_session::exchange() {
   body_error_.clear();
   method_.assign(request_.method);
   target_.assign(request_.target);
+
+  upstream_error_kind_ = {};
+  in_exchange_ = true;
+  if (capturing_) {
+    tee_.begin(in_.data().substr(0, head_size_));
+    if (worker_.shared.hooks.app_exits) app_exits_at_start_ = worker_.shared.hooks.app_exits();
+  }
 
   upstream_head_.clear();
   write_upstream_request_head(request_, client_ip_, upstream_head_);
@@ -257,6 +268,7 @@ net::awaitable<bool> client_session::exchange() {
       result = relay_result{};
       result.error_status = upstream_timed_out_ ? 504 : 502;
       result.error = "the connection to the app failed while the request was sent";
+      upstream_failed(upstream_timed_out_ ? "timeout" : "reset");
       result.retryable = upstream_->reused;
     } else if (!body_done_) {
       using namespace net::experimental::awaitable_operators;
@@ -318,8 +330,9 @@ net::awaitable<bool> client_session::connect_upstream(std::string& error, bool& 
   auto where = options_.upstream.to_string();
   error = timed_out ? "the app did not accept a connection at " + where + " within " + duration_text(options_.connect_timeout)
                     : "the app is unreachable at " + where + ": " + ec.message();
-  if (worker_.shared.app_hint) {
-    auto hint = worker_.shared.app_hint();
+  upstream_failed(timed_out ? "timeout" : "unreachable");
+  if (worker_.shared.hooks.app_hint) {
+    auto hint = worker_.shared.hooks.app_hint();
     if (!hint.empty()) error += " (" + hint + ")";
   }
   worker_.pool.discard(std::move(upstream_));
@@ -428,7 +441,9 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
     if (upstream_timed_out_) {
       r.error_status = 504;
       r.error = "the app did not answer within " + duration_text(options_.upstream_timeout);
+      upstream_failed("timeout");
     } else {
+      upstream_failed(ec == net::error::eof ? "closed" : "reset");
       r.error_status = 502;
       r.error = ec == net::error::eof ? "the app closed the connection before a complete response"
                                       : "the connection to the app failed: " + ec.message();
@@ -445,6 +460,7 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
       if (pr.state == parse_state::failed) {
         r.error_status = 502;
         r.error = pr.error.reason;
+        upstream_failed("malformed");
         co_return r;
       }
       if (pr.state == parse_state::complete) {
@@ -474,6 +490,7 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
   }
 
   r.status = response_.status;
+  if (capturing_) tee_.response_head(up.in.data().substr(0, head_size_), response_.status);
   client_head_.clear();
   auto plan = write_client_response_head(response_, request_, worker_.shared.draining || !body_done_, client_head_);
   r.close_client = plan.close;
@@ -483,6 +500,7 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
     if (!request_.upgrade) {
       r.error_status = 502;
       r.error = "the app switched protocols without being asked to";
+      upstream_failed("malformed");
       co_return r;
     }
     r.response_started = true;
@@ -521,6 +539,7 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
         if (left > up.in.size()) top_up(up);
         auto n = std::min<std::uint64_t>(left, up.in.size());
         client_out_.add(up.in.data().substr(0, n));
+        if (capturing_) tee_.response_body(up.in.data().substr(0, n));
         if (!co_await send()) co_return r;
         up.in.consume(n);
         left -= n;
@@ -529,6 +548,7 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
         if (!co_await read_more()) {
           r.error = "the app's response ended after " + std::to_string(response_.content_length - left) + " of " +
                     std::to_string(response_.content_length) + " bytes" + (upstream_timed_out_ ? " (timed out)" : "");
+          upstream_failed(upstream_timed_out_ ? "timeout" : ec == net::error::eof ? "closed" : "reset");
           co_return r;
         }
       }
@@ -543,9 +563,13 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
         auto consumed = response_chunks_.feed(up.in.data(), pieces);
         if (response_chunks_.failed()) {
           r.error = "the app sent a malformed chunked body: " + response_chunks_.error();
+          upstream_failed("malformed");
           co_return r;
         }
-        for (auto p : pieces) bytes_out_ += p.size();
+        for (auto p : pieces) {
+          bytes_out_ += p.size();
+          if (capturing_) tee_.response_body(p);
+        }
         client_out_.add_pieces(pieces, chunked_out);
         if (response_chunks_.done() && chunked_out) client_out_.add_last_chunk(response_chunks_.trailers());
         if (!co_await send()) co_return r;
@@ -553,6 +577,7 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
         if (response_chunks_.done()) break;
         if (!co_await read_more()) {
           r.error = "the app's chunked response ended before its last chunk";
+          upstream_failed(upstream_timed_out_ ? "timeout" : ec == net::error::eof ? "closed" : "reset");
           co_return r;
         }
       }
@@ -564,6 +589,7 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
         auto& pieces = client_out_.pieces();
         pieces.assign(1, up.in.data());
         bytes_out_ += up.in.size();
+        if (capturing_) tee_.response_body(up.in.data());
         client_out_.add_pieces(pieces, chunked_out);
         if (!co_await send()) co_return r;
         up.in.clear();
@@ -571,6 +597,7 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
       }
       if (ec != net::error::eof) {
         r.error = "the connection to the app failed in the middle of the response: " + ec.message();
+        upstream_failed(upstream_timed_out_ ? "timeout" : "reset");
         co_return r;
       }
       if (chunked_out) {
@@ -631,7 +658,7 @@ net::awaitable<void> client_session::refuse(int status, std::string_view why) {
   error_code ec;
   set_client_deadline(options_.body_timeout);
   co_await net::async_write(client_, net::buffer(answer), redirect_error(use_awaitable, ec));
-  log(status, why);
+  log(status, why, answer);
   if (!ec) co_await close_gracefully();
 }
 
@@ -648,7 +675,7 @@ net::awaitable<void> client_session::close_gracefully() {
   in_.clear();
 }
 
-void client_session::log(int status, std::string_view error) {
+void client_session::log(int status, std::string_view error, std::string_view own_answer) {
   exchange_record r;
   r.client = client_label_;
   r.method = method_.empty() ? std::string_view("-") : std::string_view(method_);
@@ -663,6 +690,28 @@ void client_session::log(int status, std::string_view error) {
   r.error = error;
   log_exchange(r);
   if (status >= 500 && !error.empty()) spdlog::warn("{} {} {}: {} {}", client_label_, r.method, r.target, status, error);
+  if (!in_exchange_) return;  // a refused head: nothing an app saw, nothing to replay
+  in_exchange_ = false;
+  if (!capturing_) return;
+  exchange_outcome o;
+  o.status = status;
+  o.proxy_answered = !own_answer.empty();
+  o.own_answer = own_answer;
+  o.upstream_error_kind = upstream_error_kind_;
+  if (!body_done_) tee_.request_incomplete();  // the client stopped sending, or the app stopped reading
+  const auto& hooks = worker_.shared.hooks;
+  if (hooks.app_exits && hooks.app_exits() != app_exits_at_start_) {
+    o.app_restarted = true;
+    // The connection ended because the app's process did.
+    if (upstream_error_kind_ == "closed" || upstream_error_kind_ == "reset") o.upstream_error_kind = "crashed";
+  }
+  o.error = error;
+  o.client = client_label_;
+  o.duration_ms = r.duration_ms;
+  o.upstream_ms = r.upstream_ms;
+  o.started = std::chrono::system_clock::now() -
+              std::chrono::duration_cast<std::chrono::system_clock::duration>(now - started_);
+  if (auto c = tee_.finish(o); c && hooks.capture) hooks.capture(std::move(*c));
 }
 
 }  // namespace hindsight::proxy

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "proxy/byte_buffer.hpp"
+#include "proxy/capture.hpp"
 #include "proxy/chunked.hpp"
 #include "proxy/forwarding.hpp"
 #include "proxy/http_head.hpp"
@@ -101,7 +102,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
 
   void set_client_deadline(std::chrono::milliseconds d);
   void set_upstream_deadline(std::chrono::milliseconds d);
-  void log(int status, std::string_view error);
+  // Ends an exchange: the access log line, and the capture when the policy keeps it.
+  // `own_answer`: the bytes of the proxy's own answer, when it gave one.
+  void log(int status, std::string_view error, std::string_view own_answer = {});
+  void upstream_failed(std::string_view kind) { upstream_error_kind_ = kind; }
 
   worker& worker_;
   const proxy_options& options_;
@@ -143,6 +147,14 @@ class client_session : public std::enable_shared_from_this<client_session> {
   bool pump_running_ = false;
   bool upstream_dirty_ = false;  // the app connection holds a request it did not finish reading
   std::uint64_t bytes_in_ = 0, bytes_out_ = 0;
+
+  // Capture: the tee copies what the store may keep; the kind says how the app failed
+  // ("" while it has not).
+  const bool capturing_ = options_.capture.enabled;
+  capture_tee tee_{options_.capture};
+  bool in_exchange_ = false;
+  std::string_view upstream_error_kind_;
+  std::uint64_t app_exits_at_start_ = 0;
 
   std::unique_ptr<upstream_connection> upstream_;
   response_head response_;

@@ -110,9 +110,9 @@ net::awaitable<void> accept_loop(worker& w) {
 }  // namespace
 
 struct server::impl {
-  explicit impl(proxy_options o, std::function<std::string()> hint) {
+  impl(proxy_options o, server_hooks hooks) {
     shared.options = std::move(o);
-    shared.app_hint = std::move(hint);
+    shared.hooks = std::move(hooks);
   }
   ~impl() {
     if (listen_fd >= 0) ::close(listen_fd);
@@ -125,8 +125,8 @@ struct server::impl {
   std::vector<std::thread> threads;
 };
 
-server::server(proxy_options options, std::function<std::string()> app_hint)
-    : impl_(std::make_unique<impl>(std::move(options), std::move(app_hint))) {}
+server::server(proxy_options options, server_hooks hooks)
+    : impl_(std::make_unique<impl>(std::move(options), std::move(hooks))) {}
 
 server::~server() { stop(); }
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "proxy/address.hpp"
+#include "proxy/capture.hpp"
 #include "proxy/http_head.hpp"
 
 namespace hindsight::proxy {
@@ -24,6 +25,19 @@ struct proxy_options {
   std::chrono::milliseconds upstream_timeout{120'000};
   std::size_t max_connections = 10'000;
   head_limits limits;
+  capture_policy capture;
+};
+
+// How the proxy learns about the world around it. Each is called from proxy threads
+// and must be thread-safe; each may be empty.
+struct server_hooks {
+  // Why the app may be unreachable (it is restarting, ...), for 502 answers; "" if unknown.
+  std::function<std::string()> app_hint;
+  // How many times the supervised app has exited so far: an exchange that fails while
+  // this changes was cut short by the app's crash.
+  std::function<std::uint64_t()> app_exits;
+  // Receives the exchanges the capture policy keeps. Must not block.
+  std::function<void(store::capture&&)> capture;
 };
 
 // A start-up failure with a message for the user (what, why, what to do).
@@ -33,9 +47,7 @@ struct startup_error : std::runtime_error {
 
 class server {
  public:
-  // `app_hint` explains why the app may be unreachable (it is restarting, ...); it is
-  // called from proxy threads when a connection to the app fails, and may return "".
-  server(proxy_options options, std::function<std::string()> app_hint);
+  server(proxy_options options, server_hooks hooks);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstring>
+#include <atomic>
 #include <mutex>
 
 extern char** environ;
@@ -100,6 +101,7 @@ struct supervisor::impl {
   std::chrono::milliseconds backoff{1000};
   std::string tail;  // the last bytes the app wrote to stderr
 
+  std::atomic<std::uint64_t> exits{0};
   mutable std::mutex state_mutex;
   phase state = phase::idle;
   std::string last_exit;  // for the hint
@@ -314,6 +316,7 @@ struct supervisor::impl {
   }
 
   void on_exit(int64_t status, int signal) {
+    exits.fetch_add(1, std::memory_order_relaxed);
     process_alive = false;
     uv_timer_stop(&probe_timer);
     uv_close(reinterpret_cast<uv_handle_t*>(&process), [](uv_handle_t* h) { static_cast<impl*>(h->data)->handle_closed(); });
@@ -421,6 +424,8 @@ void supervisor::stop(std::function<void()> on_stopped) {
     }
   }
 }
+
+std::uint64_t supervisor::exits() const { return impl_->exits.load(std::memory_order_relaxed); }
 
 std::string supervisor::unavailable_hint() const {
   std::lock_guard lock(impl_->state_mutex);

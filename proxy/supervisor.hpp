@@ -3,6 +3,7 @@
 // back-off when it dies, and stops it on shutdown. Runs on a libuv loop; uv.h stays
 // out of this header.
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -41,6 +42,8 @@ class supervisor {
   // Why the app may not be answering ("" while it runs). Thread-safe: proxy threads
   // put it in their 502 answers.
   std::string unavailable_hint() const;
+  // How many times the app has exited (crashed or was stopped). Thread-safe.
+  std::uint64_t exits() const;
 
   struct impl;
 

@@ -26,7 +26,7 @@ class client_session;
 
 struct shared_state {
   proxy_options options;
-  std::function<std::string()> app_hint;
+  server_hooks hooks;
   net::generic::stream_protocol::endpoint upstream_endpoint;
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> draining{false};

@@ -1414,3 +1414,111 @@ def wait_until(pred: Callable[[], bool], timeout: float, interval: float = 0.05)
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------------
+# capture helpers (issue 3: the capture store and `hindsight list/show/status/prune`)
+# ---------------------------------------------------------------------------------------
+
+ISO_MS_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def hs_cli(*args, data: Path | str | None = None, env: dict[str, str] | None = None,
+           timeout: float = 30.0) -> subprocess.CompletedProcess:
+    """Runs `hindsight ARGS... [--data DATA]`; stdout and stderr as bytes."""
+    if not os.access(HINDSIGHT_BIN, os.X_OK):
+        pytest.fail(f"hindsight binary not found or not executable: {HINDSIGHT_BIN}")
+    argv = [HINDSIGHT_BIN, *map(str, args)]
+    if data is not None:
+        argv += ["--data", str(data)]
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=clean_env(env),
+                          timeout=timeout)
+
+
+def describe_cli(p: subprocess.CompletedProcess) -> str:
+    return (f"$ {' '.join(map(str, p.args))}\nexit {p.returncode}\n"
+            f"stdout: {p.stdout[:3000].decode('utf-8', 'replace')}\n"
+            f"stderr: {p.stderr[:3000].decode('utf-8', 'replace')}")
+
+
+def cli_json(*args, data: Path | str | None = None, env: dict[str, str] | None = None):
+    """Runs `hindsight ARGS... --json`, asserts exit 0, returns the parsed output."""
+    p = hs_cli(*args, "--json", data=data, env=env)
+    assert p.returncode == 0, describe_cli(p)
+    try:
+        return json.loads(p.stdout)
+    except ValueError:
+        pytest.fail(f"not JSON:\n{describe_cli(p)}")
+
+
+def list_captures(data, *filters) -> list[dict]:
+    return cli_json("list", "--limit", "0", *filters, data=data)
+
+
+def show_capture(data, capture_id, *flags) -> dict:
+    return cli_json("show", capture_id, *flags, data=data)
+
+
+def show_raw(data, capture_id) -> bytes:
+    p = hs_cli("show", capture_id, "--raw", data=data)
+    assert p.returncode == 0, describe_cli(p)
+    return p.stdout
+
+
+def store_status(data) -> dict:
+    return cli_json("status", data=data)
+
+
+def wait_captures(data, n: int, *filters, timeout: float = 20.0, exact: bool = False) -> list[dict]:
+    """Polls `hindsight list --json` until it shows at least (or, with exact, exactly) n captures."""
+    last: list = []
+    errors: list[str] = []
+
+    def enough() -> bool:
+        nonlocal last
+        p = hs_cli("list", "--limit", "0", *filters, "--json", data=data)
+        if p.returncode != 0:
+            errors[:] = [describe_cli(p)]
+            return False
+        last = json.loads(p.stdout)
+        return len(last) == n if exact else len(last) >= n
+
+    if not wait_until(enough, timeout, interval=0.1):
+        pytest.fail(f"expected {'exactly' if exact else 'at least'} {n} captures{' ' + str(filters) if filters else ''}"
+                    f" within {timeout:.0f} s, have {len(last)}: "
+                    f"{[(c.get('id'), c.get('status'), c.get('target')) for c in last]}\n{''.join(errors)}")
+    return last
+
+
+def failing_handler(status: int = 500, body: bytes = b"it failed", headers: Iterable[tuple[str, str]] = (),
+                    reason: str | None = None) -> Callable[["UpstreamConn"], None]:
+    """A scripted app that reads each request whole and answers `status` (or NNN for a
+    target containing `/status/NNN`) with `body`, keeping the connection."""
+
+    def handler(conn: "UpstreamConn") -> None:
+        while True:
+            req = conn.read_request()
+            if req is None:
+                return
+            m = re.search(r"/status/(\d{3})", req.target)
+            st = int(m.group(1)) if m else status
+            conn.respond(st, body, headers, reason=reason if st == status else None)
+
+    return handler
+
+
+def database_files(data) -> list[Path]:
+    """captures.db and its WAL / shared-memory companions, those that exist."""
+    base = Path(data) / "captures.db"
+    return [p for p in (base, Path(str(base) + "-wal"), Path(str(base) + "-journal")) if p.exists()]
+
+
+def sqlite_integrity(db: Path | str) -> str:
+    """`PRAGMA integrity_check` with Python's sqlite3 (recovers a WAL left by a killed writer)."""
+    import sqlite3
+    conn = sqlite3.connect(str(db), timeout=10)
+    try:
+        rows = conn.execute("PRAGMA integrity_check").fetchall()
+    finally:
+        conn.close()
+    return "\n".join(str(r[0]) for r in rows)

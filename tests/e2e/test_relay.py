@@ -566,7 +566,8 @@ def test_no_listener_is_502(hindsight_factory, workdir):
     hs = hindsight_factory(["--upstream", f"unix:{workdir}/nobody.sock"])
     r = hs.get("/x")
     assert_own_answer(r, {502})
-    tcp = hindsight_factory(["--upstream", f"127.0.0.1:{free_port()}"], name="tcp")
+    # One proxy per data directory: the second gets its own.
+    tcp = hindsight_factory(["--upstream", f"127.0.0.1:{free_port()}"], name="tcp", data=workdir / "data-tcp")
     assert_own_answer(tcp.get("/x"), {502})
 
 

@@ -1,0 +1,479 @@
+#include "store/writer.hpp"
+
+#include <sqlite3.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <vector>
+
+#include "store/fingerprint.hpp"
+#include "store/schema.hpp"
+#include "store/sqlite.hpp"
+
+namespace hindsight::store {
+
+std::string_view to_string(drop_reason r) {
+  switch (r) {
+    case drop_reason::queue_full: return "queue_full";
+    case drop_reason::database_full: return "database_full";
+    case drop_reason::database_error: return "database_error";
+    case drop_reason::database_busy: return "database_busy";
+    case drop_reason::count_: break;
+  }
+  return "unknown";
+}
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+constexpr std::size_t reasons = static_cast<std::size_t>(drop_reason::count_);
+using drop_counts = std::array<std::uint64_t, reasons>;
+
+constexpr std::size_t batch_size = 256;
+constexpr auto retention_interval = std::chrono::seconds(1);
+constexpr std::size_t retention_rows_per_transaction = 500;
+constexpr std::int64_t vacuum_pages_per_pass = 2048;  // 8 MiB of 4 KiB pages
+constexpr auto warning_interval = std::chrono::seconds(10);
+constexpr auto drain_time = std::chrono::seconds(1);
+// Checkpoints truncate the WAL back to this, so a burst does not leave a huge file behind.
+constexpr std::string_view wal_size_limit = "67108864";
+
+std::int64_t now_us() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// The path of a request-target (RFC 9112 §3.2): up to the query (or a fragment a client
+// sent anyway); for the absolute-form the path after the authority. "*" and the
+// authority-form stay as they are.
+std::string path_of(std::string_view target) {
+  auto path = target.substr(0, target.find_first_of("?#"));
+  if (!path.starts_with('/')) {
+    if (auto authority = path.find("://"); authority != std::string_view::npos) {
+      auto slash = path.find('/', authority + 3);
+      path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
+    }
+  }
+  return std::string(path);
+}
+
+drop_reason reason_for(int sqlite_code) {
+  switch (sqlite_code & 0xff) {  // the primary code of an extended one
+    case SQLITE_FULL: return drop_reason::database_full;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return drop_reason::database_busy;
+    default: return drop_reason::database_error;
+  }
+}
+
+// What a user can do about drops for this reason.
+std::string advice(drop_reason r, const writer_options& options) {
+  switch (r) {
+    case drop_reason::queue_full:
+      return "failures arrive faster than the disk takes them (--capture-queue " +
+             std::to_string(options.queue_capacity) + "): raise --capture-queue or capture fewer exchanges";
+    case drop_reason::database_full:
+      return options.max_database_bytes > 0
+                 ? "the database reached --store-max-size or the disk is full: run `hindsight prune`, lower "
+                   "--retain-bytes or free disk space"
+                 : "the disk is full: free space, lower --retain-bytes or run `hindsight prune`";
+    case drop_reason::database_busy:
+      return "another process holds the database's write lock (a `hindsight prune`, an sqlite3 shell): let it finish";
+    default:
+      return "check the data directory (permissions, free space, file system errors); the writer reopens the "
+             "database and retries";
+  }
+}
+
+// A capture on its way into a row: what the writer thread works out before it takes the
+// write lock, so the transaction holds the lock only for the inserts.
+struct pending_row {
+  capture c;
+  std::string path, route, fingerprint, redacted_json;
+  std::int64_t size = 0;
+};
+
+// The bytes a row accounts for (--retain-bytes): every text and blob it holds, and a
+// fixed allowance for its numbers and record headers.
+std::int64_t accounted_size(const pending_row& row) {
+  const capture& c = row.c;
+  return static_cast<std::int64_t>(
+      100 + c.client.size() + c.scheme.size() + c.host.size() + c.method.size() + c.target.size() +
+      row.path.size() + c.reason.size() + c.upstream_error_kind.size() + c.upstream_error.size() +
+      c.captured_because.size() + row.redacted_json.size() + c.request_headers.size() + c.request_body.size() +
+      c.response_headers.size() + c.response_body.size());
+}
+
+pending_row prepare_row(capture&& c, const redaction_rules& rules) {
+  pending_row row;
+  row.c = std::move(c);
+  auto scrubbed = redact(row.c, rules);
+  row.redacted_json = boost::json::serialize(boost::json::value_from(scrubbed));
+  row.path = path_of(row.c.target);
+  row.route = route_of(row.c.target);
+  row.fingerprint = fingerprint(row.c.method, row.route, row.c.status, row.c.upstream_error_kind);
+  row.size = accounted_size(row);
+  return row;
+}
+
+// The write connection and its prepared statements, rebuilt together when the
+// connection looks broken. Statements point at `db`: never moved, held by unique_ptr.
+struct connection {
+  explicit connection(const writer_options& options);
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  void insert(const pending_row& row);
+  void add_to_counter(std::string_view name, std::uint64_t n);
+
+  sqlite::database db;
+  sqlite::statement upsert_group, insert_capture, insert_bodies, bump_counter;
+};
+
+sqlite::database open_for_writing(const writer_options& options) {
+  sqlite::database db(options.database, sqlite::open_mode::create, options.busy_timeout);
+  prepare_for_writing(db);
+  if (options.max_database_bytes > 0) {
+    auto pages = std::max<std::uint64_t>(1, options.max_database_bytes / db.pragma_int("page_size"));
+    db.pragma("max_page_count", std::to_string(pages));
+  }
+  db.pragma("journal_size_limit", wal_size_limit);
+  return db;
+}
+
+connection::connection(const writer_options& options)
+    : db(open_for_writing(options)),
+      upsert_group(db,
+                   "INSERT INTO groups (fingerprint, method, route, status, upstream_error_kind, count, "
+                   "first_seen_us, last_seen_us) VALUES (?, ?, ?, ?, ?, 1, ?, ?) "
+                   "ON CONFLICT (fingerprint) DO UPDATE SET count = count + 1, "
+                   "first_seen_us = min(first_seen_us, excluded.first_seen_us), "
+                   "last_seen_us = max(last_seen_us, excluded.last_seen_us) RETURNING id"),
+      insert_capture(db,
+                     "INSERT INTO captures (time_us, client, scheme, host, method, target, path, version, status, "
+                     "reason, duration_ms, upstream_ms, upstream_error_kind, upstream_error, app_restarted, "
+                     "captured_because, group_id, replayable, request_body_size, request_body_truncated, "
+                     "request_complete, response_body_size, response_body_truncated, redacted, size) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+      insert_bodies(db,
+                    "INSERT INTO capture_bodies (id, request_headers, request_body, response_headers, "
+                    "response_body) VALUES (?, ?, ?, ?, ?)"),
+      bump_counter(db,
+                   "INSERT INTO counters (name, value) VALUES (?, ?) "
+                   "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value") {}
+
+void connection::insert(const pending_row& row) {
+  const capture& c = row.c;
+  upsert_group.bind_text(1, row.fingerprint);
+  upsert_group.bind_text(2, c.method);
+  upsert_group.bind_text(3, row.route);
+  upsert_group.bind_int64(4, c.status);
+  upsert_group.bind_text(5, c.upstream_error_kind);
+  upsert_group.bind_int64(6, c.time_us);
+  upsert_group.bind_int64(7, c.time_us);
+  upsert_group.step();  // RETURNING: the first step makes the change and yields the row
+  std::int64_t group_id = upsert_group.column_int64(0);
+  upsert_group.reset();
+
+  int i = 0;
+  auto& s = insert_capture;
+  s.bind_int64(++i, c.time_us);
+  s.bind_text(++i, c.client);
+  s.bind_text(++i, c.scheme);
+  s.bind_text(++i, c.host);
+  s.bind_text(++i, c.method);
+  s.bind_text(++i, c.target);
+  s.bind_text(++i, row.path);
+  s.bind_int64(++i, c.version);
+  s.bind_int64(++i, c.status);
+  s.bind_text(++i, c.reason);
+  s.bind_double(++i, c.duration_ms);
+  s.bind_double(++i, c.upstream_ms);
+  s.bind_text(++i, c.upstream_error_kind);
+  s.bind_text(++i, c.upstream_error);
+  s.bind_int64(++i, c.app_restarted);
+  s.bind_text(++i, c.captured_because);
+  s.bind_int64(++i, group_id);
+  s.bind_int64(++i, !c.request_body_truncated && c.request_complete);
+  s.bind_int64(++i, static_cast<std::int64_t>(c.request_body_size));
+  s.bind_int64(++i, c.request_body_truncated);
+  s.bind_int64(++i, c.request_complete);
+  s.bind_int64(++i, static_cast<std::int64_t>(c.response_body_size));
+  s.bind_int64(++i, c.response_body_truncated);
+  s.bind_text(++i, row.redacted_json);
+  s.bind_int64(++i, row.size);
+  s.run();
+
+  insert_bodies.bind_int64(1, db.last_insert_rowid());
+  insert_bodies.bind_blob(2, c.request_headers);
+  insert_bodies.bind_blob(3, c.request_body);
+  insert_bodies.bind_blob(4, c.response_headers);
+  insert_bodies.bind_blob(5, c.response_body);
+  insert_bodies.run();
+}
+
+void connection::add_to_counter(std::string_view name, std::uint64_t n) {
+  if (n == 0) return;
+  bump_counter.bind_text(1, name);
+  bump_counter.bind_int64(2, static_cast<std::int64_t>(n));
+  bump_counter.run();
+}
+
+std::string counter_name(drop_reason r) { return "dropped_" + std::string(to_string(r)); }
+
+}  // namespace
+
+struct capture_writer::impl {
+  explicit impl(const writer_options& options) : options(options), conn(std::make_unique<connection>(options)) {}
+
+  void run();
+  void store(std::vector<capture>& batch);
+  void apply_retention();
+  void drain_at_exit();
+  void record_drops_at_exit();
+  void warn_about_drops();
+  void count_drops(drop_reason r, std::uint64_t n);  // mutex held
+  void fail(drop_reason r, std::uint64_t n, std::string why);
+
+  const writer_options& options;
+  std::unique_ptr<connection> conn;  // null after a failure that called for a fresh one
+
+  mutable std::mutex mutex;  // guards the queue, stopping, stats and unrecorded
+  std::condition_variable wake;
+  std::deque<capture> queue;
+  bool stopping = false;
+  writer_stats stats;
+  drop_counts unrecorded{};  // counted in stats, not yet added to the file's counters
+
+  // The writer thread's own.
+  steady::time_point next_retention = steady::now();
+  steady::time_point last_warning = steady::now() - warning_interval;
+  drop_counts warned{};  // the drops the last warning covered
+  std::string latest_failure;  // the last database failure, kept after recovery for the warning
+  bool failing = false;
+  std::uint64_t dropped_before_failing = 0;  // all drops when the current failure began
+  std::thread thread;
+};
+
+void capture_writer::impl::count_drops(drop_reason r, std::uint64_t n) {
+  stats.dropped[static_cast<std::size_t>(r)] += n;
+  unrecorded[static_cast<std::size_t>(r)] += n;
+}
+
+void capture_writer::impl::run() {
+  std::vector<capture> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex);
+      wake.wait_until(lock, next_retention, [&] { return stopping || !queue.empty(); });
+      if (stopping) break;
+      while (!queue.empty() && batch.size() < batch_size) {
+        batch.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+    }
+    if (!batch.empty()) store(batch);
+    if (steady::now() >= next_retention) apply_retention();
+    warn_about_drops();
+  }
+  drain_at_exit();
+}
+
+void capture_writer::impl::store(std::vector<capture>& batch) {
+  std::uint64_t n = batch.size();
+  try {
+    std::vector<pending_row> rows;
+    rows.reserve(batch.size());
+    for (auto& c : batch) rows.push_back(prepare_row(std::move(c), options.redaction));
+    batch.clear();
+
+    if (!conn) conn = std::make_unique<connection>(options);
+    sqlite::transaction t(conn->db);
+    // Read once the lock is held, so the drops that happened while waiting for it go too.
+    drop_counts recording;
+    {
+      std::lock_guard lock(mutex);
+      recording = unrecorded;
+    }
+    for (const auto& row : rows) conn->insert(row);
+    conn->add_to_counter("stored", n);
+    for (std::size_t r = 0; r < reasons; ++r) conn->add_to_counter(counter_name(drop_reason(r)), recording[r]);
+    t.commit();
+
+    std::uint64_t dropped = 0;
+    {
+      std::lock_guard lock(mutex);
+      stats.stored += n;
+      for (std::size_t r = 0; r < reasons; ++r) unrecorded[r] -= recording[r];
+      stats.last_error.clear();
+      for (auto d : stats.dropped) dropped += d;
+    }
+    if (failing) {
+      failing = false;
+      spdlog::info("capturing resumed: the database '{}' takes writes again ({} captures were dropped meanwhile)",
+                   options.database.string(), dropped - dropped_before_failing);
+    }
+  } catch (const error& e) {
+    auto reason = reason_for(e.code);
+    // A full or busy database is still a sound connection; anything else may not be.
+    if (reason == drop_reason::database_error) conn.reset();
+    // Retention may free the room this batch lacked; do not wait for the next round.
+    if (reason == drop_reason::database_full) next_retention = steady::now();
+    // The statement that failed is for a debug log; users get SQLite's word for the cause.
+    spdlog::debug("storing {} captures failed: {}", n, e.what());
+    fail(reason, n,
+         e.code == 0 ? e.what()
+                     : "cannot store captures in '" + options.database.string() + "': " + sqlite3_errstr(e.code));
+  } catch (const std::exception& e) {
+    fail(drop_reason::database_error, n, std::string("cannot store captures: ") + e.what());
+  }
+  batch.clear();
+}
+
+void capture_writer::impl::fail(drop_reason r, std::uint64_t n, std::string why) {
+  latest_failure = why;
+  std::lock_guard lock(mutex);
+  if (!failing) {
+    failing = true;
+    dropped_before_failing = 0;
+    for (auto d : stats.dropped) dropped_before_failing += d;
+  }
+  count_drops(r, n);
+  stats.last_error = std::move(why);
+}
+
+void capture_writer::impl::apply_retention() {
+  next_retention = steady::now() + retention_interval;
+  try {
+    if (!conn) conn = std::make_unique<connection>(options);
+    auto deleted = delete_oldest(conn->db, options.keep, now_us(), retention_rows_per_transaction);
+    release_free_pages(conn->db, vacuum_pages_per_pass);
+    {
+      std::lock_guard lock(mutex);
+      stats.pruned += deleted;
+    }
+    // More is beyond the limits: go on after the next capture batch, not a second later.
+    if (deleted == retention_rows_per_transaction) next_retention = steady::now();
+  } catch (const std::exception& e) {
+    // Not a drop, and a failing database shows in the next batch's error; keep a trace.
+    spdlog::debug("retention on '{}' failed: {}", options.database.string(), e.what());
+  }
+}
+
+void capture_writer::impl::warn_about_drops() {
+  auto now = steady::now();
+  if (now - last_warning < warning_interval) return;
+  drop_counts dropped;
+  {
+    std::lock_guard lock(mutex);
+    dropped = stats.dropped;
+  }
+  if (dropped == warned) return;
+  // The reason behind most of the drops since the last warning.
+  std::size_t worst = 0;
+  std::uint64_t since_warning = 0, total = 0;
+  for (std::size_t r = 0; r < reasons; ++r) {
+    if (dropped[r] - warned[r] > dropped[worst] - warned[worst]) worst = r;
+    since_warning += dropped[r] - warned[r];
+    total += dropped[r];
+  }
+  auto reason = drop_reason(worst);
+  std::string why = reason == drop_reason::queue_full ? "the capture queue is full" : latest_failure;
+  spdlog::warn("captures are being dropped: {}; {} ({} dropped since the last warning, {} since start)", why,
+               advice(reason, options), since_warning, total);
+  warned = dropped;
+  last_warning = now;
+}
+
+void capture_writer::impl::drain_at_exit() {
+  auto deadline = steady::now() + drain_time;
+  std::vector<capture> batch;
+  for (;;) {
+    {
+      std::lock_guard lock(mutex);
+      if (queue.empty()) break;
+      if (steady::now() >= deadline) {
+        spdlog::warn("{} captures still queued at exit are not stored", queue.size());
+        count_drops(drop_reason::queue_full, queue.size());
+        queue.clear();
+        break;
+      }
+      while (!queue.empty() && batch.size() < batch_size) {
+        batch.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+    }
+    store(batch);
+  }
+  record_drops_at_exit();
+}
+
+void capture_writer::impl::record_drops_at_exit() {
+  drop_counts recording;
+  {
+    std::lock_guard lock(mutex);
+    recording = unrecorded;
+  }
+  if (recording == drop_counts{} || !conn) return;
+  try {
+    sqlite::transaction t(conn->db);
+    for (std::size_t r = 0; r < reasons; ++r) conn->add_to_counter(counter_name(drop_reason(r)), recording[r]);
+    t.commit();
+  } catch (const std::exception& e) {
+    spdlog::warn("cannot record the dropped captures' counts in '{}': {}", options.database.string(), e.what());
+  }
+}
+
+capture_writer::capture_writer(writer_options options) : options_(std::move(options)) {
+  try {
+    impl_ = std::make_unique<impl>(options_);
+  } catch (const error& e) {
+    int primary = e.code & 0xff;
+    if (primary != SQLITE_CANTOPEN && primary != SQLITE_READONLY && primary != SQLITE_PERM) throw;
+    throw error(std::string(e.what()) + " — the data directory must exist and be writable by this user (--data)",
+                e.code);
+  }
+  impl_->thread = std::thread([this] { impl_->run(); });
+}
+
+capture_writer::~capture_writer() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->stopping = true;
+  }
+  impl_->wake.notify_one();
+  impl_->thread.join();
+}
+
+bool capture_writer::submit(capture&& c) noexcept {
+  bool was_empty;
+  {
+    std::lock_guard lock(impl_->mutex);
+    bool queued = impl_->queue.size() < options_.queue_capacity;
+    was_empty = impl_->queue.empty();
+    if (queued) {
+      try {
+        impl_->queue.push_back(std::move(c));
+      } catch (const std::bad_alloc&) {
+        queued = false;
+      }
+    }
+    if (!queued) {
+      impl_->count_drops(drop_reason::queue_full, 1);
+      return false;
+    }
+  }
+  // The thread waits only on an empty queue: a wake-up is needed only for the first capture.
+  if (was_empty) impl_->wake.notify_one();
+  return true;
+}
+
+writer_stats capture_writer::stats() const {
+  std::lock_guard lock(impl_->mutex);
+  auto s = impl_->stats;
+  s.queue_length = impl_->queue.size();
+  return s;
+}
+
+}  // namespace hindsight::store
