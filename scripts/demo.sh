@@ -14,6 +14,14 @@ cat <<MSG
            http://127.0.0.1:${port}/boom/     a view that raises (500)
            http://127.0.0.1:${port}/orders/7/total/   a KeyError deep in a helper
     data   ${here}/.hindsight
+
+  Failing requests are captured. In another terminal:
+
+    ${bin} list   --data ${here}/.hindsight          the failures, newest first
+    ${bin} list   --data ${here}/.hindsight --groups grouped by route and status
+    ${bin} show 1 --data ${here}/.hindsight          one of them, request and response
+    ${bin} status --data ${here}/.hindsight          the proxy and the store
+
     stop   Ctrl-C (in-flight requests finish, then the app is stopped)
 
 MSG
