@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <unordered_set>
+#include <vector>
 #include <stdexcept>
 
 namespace hindsight::cli {
@@ -54,14 +56,21 @@ std::optional<std::string> who_listens(const std::string& path) {
   return who;
 }
 
-// One client: reads a line, answers, closes.
+// One client: reads a line, answers, closes. A client that says nothing for a while is
+// closed, so a stuck `nc -U` can neither hold the loop's resources nor delay shutdown.
 struct connection {
   uv_pipe_t pipe{};
+  uv_timer_t timer{};
   std::string in, out;
   std::size_t pending = 0;  // bytes at the end of `in` lent to libuv for a read
   uv_write_t write{};
   control_server::impl* server = nullptr;
+  int open_handles = 0;
+  bool closing = false;
 };
+
+constexpr std::uint64_t client_timeout_ms = 2000;
+constexpr std::size_t max_clients = 16;
 
 }  // namespace
 
@@ -72,16 +81,24 @@ struct control_server::impl {
   uv_pipe_t listener{};
   bool listening = false;
   std::function<void()> on_closed;
+  std::unordered_set<connection*> clients;
 
   void on_connection() {
     auto* c = new connection;
     c->server = this;
     uv_pipe_init(loop, &c->pipe, 0);
-    c->pipe.data = c;
-    if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener), reinterpret_cast<uv_stream_t*>(&c->pipe)) != 0) {
+    uv_timer_init(loop, &c->timer);
+    c->pipe.data = c->timer.data = c;
+    c->open_handles = 2;
+    clients.insert(c);
+    if (uv_accept(reinterpret_cast<uv_stream_t*>(&listener), reinterpret_cast<uv_stream_t*>(&c->pipe)) != 0 ||
+        clients.size() > max_clients) {
       finish(c);
       return;
     }
+    uv_timer_start(
+        &c->timer, [](uv_timer_t* t) { static_cast<connection*>(t->data)->server->finish(static_cast<connection*>(t->data)); },
+        client_timeout_ms, 0);
     uv_read_start(
         reinterpret_cast<uv_stream_t*>(&c->pipe),
         [](uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -122,7 +139,15 @@ struct control_server::impl {
   }
 
   void finish(connection* c) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), [](uv_handle_t* h) { delete static_cast<connection*>(h->data); });
+    if (c->closing) return;
+    c->closing = true;
+    clients.erase(c);
+    auto closed = [](uv_handle_t* h) {
+      auto* c = static_cast<connection*>(h->data);
+      if (--c->open_handles == 0) delete c;
+    };
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->timer), closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), closed);  // cancels a pending write
   }
 };
 
@@ -169,6 +194,7 @@ void control_server::close(std::function<void()> done) {
   }
   s.listening = false;
   ::unlink(s.path.c_str());
+  for (auto* c : std::vector<connection*>(s.clients.begin(), s.clients.end())) s.finish(c);
   s.on_closed = std::move(done);
   uv_close(reinterpret_cast<uv_handle_t*>(&s.listener), [](uv_handle_t* h) {
     auto* s = static_cast<impl*>(h->data);

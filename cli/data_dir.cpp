@@ -1,6 +1,7 @@
 #include "cli/data_dir.hpp"
 
 #include <sys/stat.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -42,6 +43,12 @@ std::string prepare_data_dir(const std::string& path) {
     struct stat st{};
     if (::stat(built.c_str(), &st) == 0) {
       if (!S_ISDIR(st.st_mode)) fail(path, ENOTDIR);
+      // Not changed behind the user's back (it may be shared on purpose), but said.
+      if (built == absolute && (st.st_mode & 077) != 0) {
+        spdlog::warn("the data directory '{}' is accessible to other users (mode {:03o}) and will hold captured "
+                     "requests with their credentials: run `chmod 700 {}`",
+                     absolute.string(), st.st_mode & 0777, absolute.string());
+      }
       continue;
     }
     if (errno != ENOENT) fail(path, errno);

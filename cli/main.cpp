@@ -5,6 +5,7 @@
 
 #include "cli/list_command.hpp"
 #include "cli/prune_command.hpp"
+#include "cli/replay_command.hpp"
 #include "cli/run_command.hpp"
 #include "cli/show_command.hpp"
 #include "cli/status_command.hpp"
@@ -24,6 +25,8 @@ int main(int argc, char** argv) {
   hindsight::cli::add_status_command(app, status);
   hindsight::cli::prune_options prune;
   hindsight::cli::add_prune_command(app, prune);
+  hindsight::cli::replay_options replay;
+  hindsight::cli::add_replay_command(app, replay);
 
   try {
     app.parse(argc, argv);
@@ -43,5 +46,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("show")) return hindsight::cli::show(show);
   if (app.got_subcommand("status")) return hindsight::cli::status(status);
   if (app.got_subcommand("prune")) return hindsight::cli::prune(prune);
+  if (app.got_subcommand("replay")) return hindsight::cli::replay(replay);
   return 2;
 }

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "cli/control_client.hpp"
 #include "cli/store_options.hpp"
@@ -14,7 +15,10 @@ namespace hindsight::cli {
 namespace json = boost::json;
 
 store::retention retention_from(const prune_options& o, const json::object* reply) {
-  auto keep = retention_from_reply(reply);
+  return retention_from(o, retention_from_reply(reply));
+}
+
+store::retention retention_from(const prune_options& o, store::retention keep) {
 
   if (!o.retain_rows.empty()) {
     std::uint64_t rows = 0;
@@ -44,7 +48,8 @@ void add_prune_command(CLI::App& app, prune_options& o) {
   all->excludes(rows)->excludes(bytes)->excludes(days);
   cmd->footer(
       "Without --retain-* options, the retention of the proxy running on this data directory applies,\n"
-      "else the defaults (100000 rows, 1 GiB, 14 days); each option given replaces its part.");
+      "else the one the last proxy there recorded in the database, else the defaults (100000 rows,\n"
+      "1 GiB, 14 days); each option given replaces its part.");
 }
 
 int prune(const prune_options& o) {
@@ -76,10 +81,16 @@ int prune(const prune_options& o) {
       throw std::runtime_error("cannot learn the retention of the proxy running on " + dir + " (" +
                                (proxy.problem.empty() ? std::string("its reply has no retention") : proxy.problem) +
                                "): pass --retain-rows, --retain-bytes and --retain-days");
-    auto keep = retention_from(o, from_proxy ? &proxy.reply : nullptr);
+    std::optional<store::retention> recorded;
+    if (!all_options && !from_proxy) recorded = reader.recorded_retention();
+    auto keep = from_proxy ? retention_from(o, &proxy.reply)
+                : recorded ? retention_from(o, *recorded)
+                           : retention_from(o, store::retention{});
     std::string source = all_options ? "as given"
                          : from_proxy ? "the running proxy's"
-                                      : "the defaults; no proxy runs on this data directory";
+                         : recorded   ? "recorded by the last proxy on this data directory; none runs now"
+                                      : "the built-in defaults: no proxy runs on this data directory and none recorded "
+                                        "its retention; pass --retain-rows, --retain-bytes and --retain-days to choose";
     if (any_option && !all_options) source += ", with the options given";
     auto deleted = reader.prune(keep);
     auto after = reader.summary();

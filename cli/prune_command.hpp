@@ -1,6 +1,7 @@
 #pragma once
-// `hindsight prune`: applies retention now (the running proxy's, unless options say
-// otherwise), or empties the store with --all.
+// `hindsight prune`: applies retention now, or empties the store with --all. Each part
+// of the retention comes from, in order: its option, the running proxy, the retention
+// the last proxy recorded in the database, the defaults (and the output says which).
 #include <CLI/CLI.hpp>
 
 #include <boost/json/object.hpp>
@@ -24,5 +25,7 @@ int prune(const prune_options& options);
 // reply (its "retention" object) when there is one, else store::retention's defaults.
 // Throws usage_error for a value it cannot read.
 store::retention retention_from(const prune_options& options, const boost::json::object* proxy_reply);
+// The same over `base`: each option given replaces its part of it.
+store::retention retention_from(const prune_options& options, store::retention base);
 
 }  // namespace hindsight::cli

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <ctime>
 #include <cstdlib>
 #include <memory>
@@ -59,6 +60,7 @@ struct control_facts {
   const store::capture_writer* writer;
   const proxy::supervisor* supervisor;
   std::chrono::system_clock::time_point started;
+  const std::vector<std::string>& command;  // the supervised app's command line, as given
 };
 
 std::string iso_time(std::chrono::system_clock::time_point t) {
@@ -82,6 +84,8 @@ std::string control_answer(std::string_view request, const control_facts& f) {
 
   using namespace std::chrono;
   const auto& cp = f.proxy.capture;
+  // The retention in force: the writer may have lowered the configured one (--store-max-size).
+  const auto& keep = f.writer ? f.writer->options().keep : f.store.keep;
   json::object capture{{"enabled", cp.enabled},
                        {"statuses", proxy::status_ranges_text(cp.statuses)},
                        {"slow_ms", cp.slow ? json::value(cp.slow->count()) : json::value(nullptr)},
@@ -98,6 +102,16 @@ std::string control_answer(std::string_view request, const control_facts& f) {
       dropped[store::to_string(static_cast<store::drop_reason>(i))] = st.dropped[i];
     writer = {{"stored", st.stored}, {"dropped", std::move(dropped)}, {"pruned", st.pruned}, {"last_error", st.last_error}};
   }
+  // argv and cwd let `hindsight replay` infer the app (module, --chdir) from the command.
+  json::object app{{"supervised", f.supervisor != nullptr}, {"restarts", f.supervisor ? f.supervisor->exits() : 0}};
+  if (f.supervisor) {
+    json::array argv;
+    for (const auto& a : f.command) argv.push_back(json::string(a));
+    app["argv"] = std::move(argv);
+    std::error_code cwd_error;
+    auto cwd = std::filesystem::current_path(cwd_error);
+    app["cwd"] = cwd_error ? json::value(nullptr) : json::value(cwd.string());
+  }
   json::object reply{
       {"pid", ::getpid()},
       {"version", HINDSIGHT_VERSION},
@@ -105,11 +119,11 @@ std::string control_answer(std::string_view request, const control_facts& f) {
       {"uptime_s", duration<double>(system_clock::now() - f.started).count()},
       {"listen", f.proxy.listen.to_string()},
       {"upstream", f.proxy.upstream.to_string()},
-      {"app", {{"supervised", f.supervisor != nullptr}, {"restarts", f.supervisor ? f.supervisor->exits() : 0}}},
+      {"app", app},
       {"capture", std::move(capture)},
       {"writer", f.writer ? json::value(std::move(writer)) : json::value(nullptr)},
       {"retention",
-       {{"rows", f.store.keep.rows}, {"bytes", f.store.keep.bytes}, {"days", duration<double>(f.store.keep.age).count() / 86400}}},
+       {{"rows", keep.rows}, {"bytes", keep.bytes}, {"days", duration<double>(keep.age).count() / 86400}}},
       {"database", f.writer ? json::value(f.store.database.string()) : json::value(nullptr)}};
   return json::serialize(reply);
 }
@@ -341,7 +355,7 @@ int run(const run_options& o) {
   std::unique_ptr<proxy::supervisor> supervisor;
   const auto started = std::chrono::system_clock::now();
   control_server control(&loop, data + "/control.sock", [&](std::string_view request) {
-    return control_answer(request, control_facts{po, wo, writer.get(), supervisor.get(), started});
+    return control_answer(request, control_facts{po, wo, writer.get(), supervisor.get(), started, o.command});
   });
   auto fail_early = [&](const char* message) {
     std::fprintf(stderr, "hindsight: error: %s\n", message);
@@ -363,7 +377,9 @@ int run(const run_options& o) {
 
   proxy::server_hooks hooks;
   hooks.app_hint = [&supervisor]() { return supervisor ? supervisor->unavailable_hint() : std::string(); };
-  hooks.app_exits = [&supervisor]() { return supervisor ? supervisor->exits() : std::uint64_t{0}; };
+  hooks.app_exits = [&supervisor](bool thorough) {
+    return !supervisor ? std::uint64_t{0} : thorough ? supervisor->exits_including_dying() : supervisor->exits();
+  };
   if (writer) hooks.capture = [w = writer.get()](store::capture&& c) { w->submit(std::move(c)); };
   proxy::server server(po, std::move(hooks));
   try {

@@ -87,6 +87,13 @@ int show(const show_options& o) {
                      static_cast<long long>(c->id), c->request_body.size(),
                      static_cast<unsigned long long>(c->request_body_size),
                      c->request_complete ? " (--capture-request-body)" : " (the client did not send it all)");
+      // Scrubbed values are sent as "[redacted]": the app may answer differently.
+      std::string scrubbed;
+      for (auto& r : c->redacted)
+        if (!r.starts_with("response-")) scrubbed += (scrubbed.empty() ? "" : ", ") + r;
+      if (!scrubbed.empty())
+        std::fprintf(stderr, "hindsight: warning: capture %lld has scrubbed values, sent as [redacted]: %s\n",
+                     static_cast<long long>(c->id), scrubbed.c_str());
       std::fflush(stdout);
       write_all(STDOUT_FILENO, rebuild_request(*c));
       return 0;

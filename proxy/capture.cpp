@@ -13,8 +13,8 @@ namespace hindsight::proxy {
 namespace {
 
 // Above this, a tee buffer is given back after an exchange instead of kept for the
-// next: an idle keep-alive connection should not hold a megabyte.
-constexpr std::size_t keep_capacity = 64 * 1024;
+// next: thousands of idle keep-alive connections must not each hold a body's worth.
+constexpr std::size_t keep_capacity = 8 * 1024;
 // The start of any response body is copied: an app that fails after it began a
 // successful answer is kept, and this much shows what it was sending.
 constexpr std::size_t always_copied = 4096;
@@ -133,6 +133,8 @@ const char* capture_tee::reason_to_keep(const exchange_outcome& o) const {
   if (o.status == 0) return nullptr;  // the client went away: nobody got an answer to debug
   if (!o.upstream_error_kind.empty()) return "error";
   if (policy_.status_wanted(o.status)) return "status";
+  // A WebSocket's exchange lasts as long as its tunnel: neither slow nor a sample.
+  if (o.status == 101) return nullptr;
   if (policy_.slow && o.duration_ms >= static_cast<double>(policy_.slow->count())) return "slow";
   if (policy_.sample > 0) {
     thread_local std::minstd_rand random{std::random_device{}()};

@@ -167,8 +167,10 @@ net::awaitable<client_session::head_outcome> client_session::read_request_head()
         spdlog::debug("{}: the client closed the connection in the middle of a request head", client_label_);
       co_return head_outcome::closed;
     }
-    if (in_.empty() && !first_request) {
-      set_client_deadline(options_.header_timeout);
+    if (in_.empty()) {
+      // The exchange starts with its first byte: a browser opens connections before it
+      // has anything to send, and that wait is not the request's.
+      if (!first_request) set_client_deadline(options_.header_timeout);
       started_ = steady::now();
     }
     in_.commit(n);
@@ -218,7 +220,7 @@ net::awaitable<bool> client_session::exchange() {
   in_exchange_ = true;
   if (capturing_) {
     tee_.begin(in_.data().substr(0, head_size_));
-    if (worker_.shared.hooks.app_exits) app_exits_at_start_ = worker_.shared.hooks.app_exits();
+    if (worker_.shared.hooks.app_exits) app_exits_at_start_ = worker_.shared.hooks.app_exits(false);
   }
 
   upstream_head_.clear();
@@ -281,6 +283,7 @@ net::awaitable<bool> client_session::exchange() {
     if (result.retryable && retryable && attempt == 0) {
       spdlog::debug("{}: a reused connection to the app was closed; retrying on a new one", client_label_);
       worker_.pool.discard(std::move(upstream_));
+      upstream_error_kind_ = {};  // the first attempt's failure is not the exchange's
       continue;
     }
     break;
@@ -700,7 +703,7 @@ void client_session::log(int status, std::string_view error, std::string_view ow
   o.upstream_error_kind = upstream_error_kind_;
   if (!body_done_) tee_.request_incomplete();  // the client stopped sending, or the app stopped reading
   const auto& hooks = worker_.shared.hooks;
-  if (hooks.app_exits && hooks.app_exits() != app_exits_at_start_) {
+  if (hooks.app_exits && hooks.app_exits(!upstream_error_kind_.empty()) != app_exits_at_start_) {
     o.app_restarted = true;
     // The connection ended because the app's process did.
     if (upstream_error_kind_ == "closed" || upstream_error_kind_ == "reset") o.upstream_error_kind = "crashed";

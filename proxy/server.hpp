@@ -34,8 +34,9 @@ struct server_hooks {
   // Why the app may be unreachable (it is restarting, ...), for 502 answers; "" if unknown.
   std::function<std::string()> app_hint;
   // How many times the supervised app has exited so far: an exchange that fails while
-  // this changes was cut short by the app's crash.
-  std::function<std::uint64_t()> app_exits;
+  // this changes was cut short by the app's crash. `thorough`: also count an app that
+  // is dying right now (costlier; asked only when an exchange failed).
+  std::function<std::uint64_t(bool thorough)> app_exits;
   // Receives the exchanges the capture policy keeps. Must not block.
   std::function<void(store::capture&&)> capture;
 };

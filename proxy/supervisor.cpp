@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
 #include <cstring>
 #include <atomic>
 #include <mutex>
@@ -102,6 +103,7 @@ struct supervisor::impl {
   std::string tail;  // the last bytes the app wrote to stderr
 
   std::atomic<std::uint64_t> exits{0};
+  std::atomic<int> running_pid{0};  // for other threads: the app's pid while it runs
   mutable std::mutex state_mutex;
   phase state = phase::idle;
   std::string last_exit;  // for the hint
@@ -221,6 +223,7 @@ struct supervisor::impl {
     ++handles_open;
     process_alive = true;
     pid = process.pid;
+    running_pid.store(pid, std::memory_order_relaxed);
     ++open_pipes;
     ++handles_open;
     pipes.push_back(pipe);
@@ -325,6 +328,7 @@ struct supervisor::impl {
     // while the group is known to be the app's: later its id could name another group.
     signal_group(SIGKILL);
     pid = 0;
+    running_pid.store(0, std::memory_order_relaxed);
     if (state == phase::stopping || fatal_reported || !pending_fatal.empty()) {
       uv_timer_stop(&kill_timer);
       if (state == phase::stopping) spdlog::info("the app {}", how);
@@ -425,7 +429,32 @@ void supervisor::stop(std::function<void()> on_stopped) {
   }
 }
 
+// Whether `pid` has exited but not yet been reaped: /proc/PID/stat's state is Z.
+static bool is_zombie(int pid) {
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  std::FILE* f = std::fopen(path, "r");
+  if (!f) return true;  // gone already
+  char buf[512];
+  auto n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  // "pid (comm) S ...": comm may hold spaces and parentheses, so look after the last ')'.
+  const char* close = std::strrchr(buf, ')');
+  return close && close[1] == ' ' && close[2] == 'Z';
+}
+
 std::uint64_t supervisor::exits() const { return impl_->exits.load(std::memory_order_relaxed); }
+
+std::uint64_t supervisor::exits_including_dying() const {
+  // The loop counts an exit when it reaps the app, which may be a moment after a proxy
+  // thread saw the app's connections close. An app that has died but is not reaped yet
+  // counts as exited already, so that the exchange it cut short says so.
+  auto pid = impl_->running_pid.load(std::memory_order_relaxed);
+  auto n = impl_->exits.load(std::memory_order_relaxed);
+  if (pid > 0 && is_zombie(pid)) ++n;
+  return n;
+}
 
 std::string supervisor::unavailable_hint() const {
   std::lock_guard lock(impl_->state_mutex);

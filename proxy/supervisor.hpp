@@ -42,8 +42,11 @@ class supervisor {
   // Why the app may not be answering ("" while it runs). Thread-safe: proxy threads
   // put it in their 502 answers.
   std::string unavailable_hint() const;
-  // How many times the app has exited (crashed or was stopped). Thread-safe.
+  // How many times the app has exited (crashed or was stopped). Thread-safe and cheap.
   std::uint64_t exits() const;
+  // The same, counting an app that has died but is not reaped yet (reads /proc: for
+  // failure paths only).
+  std::uint64_t exits_including_dying() const;
 
   struct impl;
 

@@ -10,6 +10,8 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libuv1-dev libsqlite3-dev libspdlog-dev libcli11-dev libssl-dev
   libgtest-dev
+  # hindsight-worker embeds CPython through pybind11
+  pybind11-dev python3-dev
   # test peers: the real app servers and frameworks the end-to-end tests run
   gunicorn python3-django python3-flask python3-pytest python3-pexpect
   # benchmark baselines

@@ -1,5 +1,7 @@
 #include "store/queries.hpp"
 
+#include <sqlite3.h>
+
 #include <array>
 #include <boost/json.hpp>
 #include <variant>
@@ -82,6 +84,23 @@ std::vector<std::string> parse_redacted(const std::string& json) {
     if (name.is_string()) names.emplace_back(name.as_string());
   }
   return names;
+}
+
+// A deletion that met a full file system: SQLite needs room to write even to delete
+// (the WAL, then the checkpoint), so say how to get out of it.
+template <class Body>
+std::uint64_t explaining_full(const std::filesystem::path& database, Body body) {
+  try {
+    return body();
+  } catch (const error& e) {
+    if ((e.code & 0xff) != SQLITE_FULL) throw;
+    auto dir = database.parent_path().string();
+    throw error(std::string(e.what()) + " — deleting needs free space on the file system holding '" + dir +
+                    "' (SQLite writes the deletion to its WAL first): free some space on that file system and run "
+                    "this again, or, to drop every capture, stop the proxy and delete " +
+                    (database.string() + "*") + " (" + database.filename().string() + ", -wal and -shm)",
+                e.code);
+  }
 }
 
 std::uint64_t file_size_or_zero(const std::filesystem::path& p) {
@@ -266,20 +285,44 @@ store_summary reader::summary() {
   return out;
 }
 
+std::optional<retention> reader::recorded_retention() {
+  sqlite::statement s(impl_->db, "SELECT name, value FROM counters WHERE name IN ('retain_rows', 'retain_bytes', "
+                                 "'retain_seconds')");
+  retention keep;
+  int found = 0;
+  while (s.step()) {
+    auto name = s.column_text(0);
+    auto value = s.column_int64(1);
+    if (value < 0) continue;
+    ++found;
+    if (name == "retain_rows") keep.rows = static_cast<std::uint64_t>(value);
+    if (name == "retain_bytes") keep.bytes = static_cast<std::uint64_t>(value);
+    if (name == "retain_seconds") keep.age = std::chrono::seconds(value);
+  }
+  if (found != 3) return std::nullopt;
+  return keep;
+}
+
 std::uint64_t reader::prune(const retention& keep) {
   impl_->require_writable();
-  std::uint64_t deleted = 0;
-  for (;;) {
-    auto n = delete_oldest(impl_->db, keep, now_us(), rows_per_transaction);
-    if (n == 0) break;
-    deleted += n;
-  }
-  impl_->release_all_free_pages();
-  return deleted;
+  return explaining_full(impl_->path, [&] {
+    std::uint64_t deleted = 0;
+    for (;;) {
+      auto n = delete_oldest(impl_->db, keep, now_us(), rows_per_transaction);
+      if (n == 0) break;
+      deleted += n;
+    }
+    impl_->release_all_free_pages();
+    return deleted;
+  });
 }
 
 std::uint64_t reader::prune_all() {
   impl_->require_writable();
+  return explaining_full(impl_->path, [&] { return prune_all_steps(); });
+}
+
+std::uint64_t reader::prune_all_steps() {
   auto& db = impl_->db;
   std::uint64_t deleted = 0;
   for (;;) {

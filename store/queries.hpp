@@ -64,11 +64,17 @@ class reader {
   std::vector<group_summary> groups(std::size_t limit);
   std::optional<stored_capture> get(std::int64_t id);
   store_summary summary();
-  // Applies retention now; returns the rows deleted. prune_all empties the store.
+  // The retention the last proxy on this file started with (capture_writer records it);
+  // nullopt when none did.
+  std::optional<retention> recorded_retention();
+  // Applies retention now; returns the rows deleted. prune_all empties the store. On a
+  // full file system (SQLITE_FULL) the error says what to do: free space there, or stop
+  // the proxy and delete the database files.
   std::uint64_t prune(const retention& keep);
   std::uint64_t prune_all();
 
  private:
+  std::uint64_t prune_all_steps();
   struct impl;
   std::unique_ptr<impl> impl_;
 };

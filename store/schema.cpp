@@ -11,7 +11,7 @@ namespace {
 
 // Migration i takes a database from schema version i to i + 1. Append only: a released
 // migration is never edited, since files out there have already run it.
-constexpr std::array<std::string_view, 1> migrations = {
+constexpr std::array<std::string_view, 2> migrations = {
     // 1: captures, their bodies, groups, totals and counters.
     R"sql(
 -- AUTOINCREMENT: an id is never given twice, so "show 42" never silently names another
@@ -95,6 +95,29 @@ CREATE TABLE counters (
   value INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+    // 2: replays of captures (`hindsight replay`), one row per attempt.
+    R"sql(
+CREATE TABLE replays (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  capture_id INTEGER NOT NULL,
+  time_us INTEGER NOT NULL,
+  mode TEXT NOT NULL,                  -- run, pdb, break, post_mortem
+  app_spec TEXT NOT NULL,
+  status INTEGER,                      -- the app's status; NULL when it gave none
+  exception_json TEXT,                 -- the traceback model, NULL when nothing was raised
+  result_json TEXT,                    -- the worker's whole response header, NULL without one
+  body BLOB NOT NULL,                  -- the response body as far as the worker returned it
+  duration_ms REAL NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('completed', 'timeout', 'crashed', 'error')),
+  error TEXT NOT NULL                  -- why it did not complete; '' when it did
+);
+CREATE INDEX replays_by_capture ON replays (capture_id);
+
+-- A capture's replays go with it (retention, prune).
+CREATE TRIGGER captures_deleted_replays AFTER DELETE ON captures BEGIN
+  DELETE FROM replays WHERE capture_id = OLD.id;
+END;
+)sql",
 };
 
 // One retention transaction frees at most this much, so that the capture batch
@@ -154,6 +177,21 @@ class bounded_deletion {
   std::uint64_t deleted_ = 0, bytes_freed_ = 0;
 };
 
+// Whether any capture is beyond `keep`: older than the cutoff, or over the rows or bytes.
+bool beyond_retention(sqlite::database& db, const retention& keep, std::int64_t cutoff_us) {
+  if (keep.age.count() > 0) {
+    sqlite::statement old(db, "SELECT 1 FROM captures WHERE time_us < ? LIMIT 1");
+    old.bind_int64(1, cutoff_us);
+    if (old.step()) return true;
+  }
+  if (keep.rows == 0 && keep.bytes == 0) return false;
+  sqlite::statement totals(db, "SELECT rows, bytes FROM totals");
+  totals.step();
+  auto rows = static_cast<std::uint64_t>(totals.column_int64(0));
+  auto bytes = static_cast<std::uint64_t>(totals.column_int64(1));
+  return (keep.rows > 0 && rows > keep.rows) || (keep.bytes > 0 && bytes > keep.bytes);
+}
+
 bool has_tables(sqlite::database& db) {
   sqlite::statement s(db, "SELECT count(*) FROM sqlite_schema");
   s.step();
@@ -185,6 +223,9 @@ void prepare_for_writing(sqlite::database& db) {
                 " mode): keep the --data directory on a local file system");
   }
   db.pragma("synchronous", "NORMAL");
+  // Not a build's SQLITE_SECURE_DELETE (Debian's): zeroing every freed page would write a
+  // deletion's whole size to the WAL, so deleting could fail on a nearly full disk.
+  db.pragma("secure_delete", "FAST");
 
   for (; version < known_schema_version(); ++version) {
     sqlite::transaction t(db);
@@ -196,12 +237,14 @@ void prepare_for_writing(sqlite::database& db) {
   }
 }
 
-std::uint64_t delete_oldest(sqlite::database& db, const retention& keep, std::int64_t now_us, std::size_t max_rows) {
+std::uint64_t delete_oldest(sqlite::database& db, const retention& keep, std::int64_t now_us, std::size_t max_rows,
+                            bool* beyond) {
   sqlite::transaction t(db);
   bounded_deletion deletion(db, max_rows);
+  const std::int64_t cutoff_us = now_us - std::chrono::duration_cast<std::chrono::microseconds>(keep.age).count();
   if (keep.age.count() > 0) {
     sqlite::statement old(db, "SELECT id, size FROM captures WHERE time_us < ? ORDER BY time_us LIMIT ?");
-    old.bind_int64(1, now_us - std::chrono::duration_cast<std::chrono::microseconds>(keep.age).count());
+    old.bind_int64(1, cutoff_us);
     old.bind_int64(2, deletion.rows_left());
     deletion.take(old, [](std::uint64_t, std::uint64_t) { return true; });
   }
@@ -222,6 +265,7 @@ std::uint64_t delete_oldest(sqlite::database& db, const retention& keep, std::in
     }
   }
   auto deleted = deletion.finish();
+  if (beyond) *beyond = beyond_retention(db, keep, cutoff_us);
   t.commit();
   return deleted;
 }

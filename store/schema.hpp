@@ -17,15 +17,19 @@ int known_schema_version();
 int schema_version(sqlite::database& db);
 
 // Readies a connection that writes: on a new file incremental auto-vacuum (which can
-// only be chosen before the first table), WAL mode, synchronous=NORMAL, then every
+// only be chosen before the first table), WAL mode, synchronous=NORMAL, secure_delete=FAST
+// (deleting must not need room for every freed page), then every
 // migration the file lacks, each in its own transaction. Safe when two processes do it
 // at once. Throws store::error.
 void prepare_for_writing(sqlite::database& db);
 
 // Deletes, in one transaction, up to `max_rows` of the oldest captures beyond `keep`
 // (oldest first by id; by time for the age limit), and the groups left without a
-// capture. Returns the rows deleted: 0 once nothing is beyond the limits.
-std::uint64_t delete_oldest(sqlite::database& db, const retention& keep, std::int64_t now_us, std::size_t max_rows);
+// capture. Returns the rows deleted: 0 once nothing is beyond the limits. When `beyond`
+// is given, it tells whether captures are still beyond the limits after this step (its
+// budget of rows and bytes ran out first), so the caller can go on without waiting.
+std::uint64_t delete_oldest(sqlite::database& db, const retention& keep, std::int64_t now_us, std::size_t max_rows,
+                            bool* beyond = nullptr);
 
 // Deletes, in one transaction, up to `max_rows` of the oldest captures whatever the
 // limits, and the groups left without a capture: one step of emptying the store.

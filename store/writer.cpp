@@ -1,10 +1,18 @@
 #include "store/writer.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <optional>
 #include <vector>
 
 #include "store/fingerprint.hpp"
@@ -31,13 +39,62 @@ constexpr std::size_t reasons = static_cast<std::size_t>(drop_reason::count_);
 using drop_counts = std::array<std::uint64_t, reasons>;
 
 constexpr std::size_t batch_size = 256;
+// A batch stops growing once its captures hold this much, so that one transaction (and
+// the WAL it fills before a checkpoint can run) stays small under a storm of large bodies.
+constexpr std::uint64_t batch_bytes_limit = 8 << 20;  // below a deletion step's 16 MiB: retention gains on a storm
 constexpr auto retention_interval = std::chrono::seconds(1);
 constexpr std::size_t retention_rows_per_transaction = 500;
 constexpr std::int64_t vacuum_pages_per_pass = 2048;  // 8 MiB of 4 KiB pages
 constexpr auto warning_interval = std::chrono::seconds(10);
 constexpr auto drain_time = std::chrono::seconds(1);
 // Checkpoints truncate the WAL back to this, so a burst does not leave a huge file behind.
-constexpr std::string_view wal_size_limit = "67108864";
+constexpr std::string_view wal_size_limit = "16777216";
+// With --store-max-size, --retain-bytes is at most this share of it (in percent): the
+// file holds pages, indexes and free pages beyond the captures' accounted bytes.
+constexpr std::uint64_t retained_share_of_cap = 80;
+
+std::string mib_text(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+// The bytes a capture holds in memory while it waits: its headers and bodies, and the
+// rest of its fields.
+std::uint64_t queued_size(const capture& c) {
+  return 200 + c.client.size() + c.scheme.size() + c.host.size() + c.method.size() + c.target.size() +
+         c.reason.size() + c.upstream_error_kind.size() + c.upstream_error.size() + c.captured_because.size() +
+         c.request_headers.size() + c.request_body.size() + c.response_headers.size() + c.response_body.size();
+}
+
+// The free space an unprivileged writer may use on the file system holding `dir`;
+// nullopt when it cannot be told (the check is then skipped).
+std::optional<std::uint64_t> free_space(const std::filesystem::path& dir) {
+  struct statvfs fs{};
+  if (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) != 0) return std::nullopt;
+  return static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+}
+
+// Creates the database file owner-only before SQLite opens it (SQLite would create it
+// with the umask's 0644, and its -wal and -shm take the database's mode), and takes
+// group and world access away from an existing one and its -wal and -shm: captures hold
+// Authorization and Cookie headers. A failure to open is left to SQLite to report.
+void make_owner_only(const std::filesystem::path& database) {
+  if (database.empty() || database == ":memory:") return;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::string path = database.string() + suffix;
+    int flags = O_RDWR | O_CLOEXEC | O_NOCTTY | (*suffix ? 0 : O_CREAT);
+    int fd = ::open(path.c_str(), flags, 0600);
+    if (fd < 0) continue;
+    struct stat st{};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0 && ::fchmod(fd, st.st_mode & 0700) != 0) {
+      spdlog::warn("cannot make '{}' readable by its owner only: {}; captures in it hold credentials: run `chmod 600 "
+                   "{}*` as its owner",
+                   path, std::strerror(errno), database.string());
+    }
+    ::close(fd);
+  }
+}
 
 std::int64_t now_us() {
   using namespace std::chrono;
@@ -71,13 +128,15 @@ drop_reason reason_for(int sqlite_code) {
 std::string advice(drop_reason r, const writer_options& options) {
   switch (r) {
     case drop_reason::queue_full:
-      return "failures arrive faster than the disk takes them (--capture-queue " +
-             std::to_string(options.queue_capacity) + "): raise --capture-queue or capture fewer exchanges";
+      return "failures arrive faster than the disk takes them (the queue holds " +
+             std::to_string(options.queue_capacity) + " captures (--capture-queue) or " +
+             mib_text(options.queue_bytes) + "): raise --capture-queue or capture fewer exchanges";
     case drop_reason::database_full:
       return options.max_database_bytes > 0
-                 ? "the database reached --store-max-size or the disk is full: run `hindsight prune`, lower "
-                   "--retain-bytes or free disk space"
-                 : "the disk is full: free space, lower --retain-bytes or run `hindsight prune`";
+                 ? "the database reached --store-max-size or the disk is full: the writer deletes the oldest "
+                   "captures to make room; free disk space, lower --retain-bytes or run `hindsight prune`"
+                 : "the disk is (nearly) full: free space on it, lower --retain-bytes or run `hindsight prune`; "
+                   "capturing resumes by itself";
     case drop_reason::database_busy:
       return "another process holds the database's write lock (a `hindsight prune`, an sqlite3 shell): let it finish";
     default:
@@ -126,9 +185,15 @@ struct connection {
 
   void insert(const pending_row& row);
   void add_to_counter(std::string_view name, std::uint64_t n);
+  void set_counter(std::string_view name, std::uint64_t value);
+  // The retention in force, for a `hindsight prune` run while no proxy is.
+  void record_retention(const retention& keep);
+  std::uint64_t stored_bytes();
+  // Whether the store holds more rows or bytes than `keep` allows.
+  bool over_limits(const retention& keep);
 
   sqlite::database db;
-  sqlite::statement upsert_group, insert_capture, insert_bodies, bump_counter;
+  sqlite::statement upsert_group, insert_capture, insert_bodies, bump_counter, replace_counter;
 };
 
 sqlite::database open_for_writing(const writer_options& options) {
@@ -161,7 +226,10 @@ connection::connection(const writer_options& options)
                     "response_body) VALUES (?, ?, ?, ?, ?)"),
       bump_counter(db,
                    "INSERT INTO counters (name, value) VALUES (?, ?) "
-                   "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value") {}
+                   "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"),
+      replace_counter(db,
+                      "INSERT INTO counters (name, value) VALUES (?, ?) "
+                      "ON CONFLICT (name) DO UPDATE SET value = excluded.value") {}
 
 void connection::insert(const pending_row& row) {
   const capture& c = row.c;
@@ -220,20 +288,58 @@ void connection::add_to_counter(std::string_view name, std::uint64_t n) {
   bump_counter.run();
 }
 
+void connection::set_counter(std::string_view name, std::uint64_t value) {
+  replace_counter.bind_text(1, name);
+  replace_counter.bind_int64(2, static_cast<std::int64_t>(value));
+  replace_counter.run();
+}
+
+void connection::record_retention(const retention& keep) {
+  set_counter("retain_rows", keep.rows);
+  set_counter("retain_bytes", keep.bytes);
+  set_counter("retain_seconds", static_cast<std::uint64_t>(keep.age.count()));
+}
+
+std::uint64_t connection::stored_bytes() {
+  sqlite::statement s(db, "SELECT bytes FROM totals");
+  return s.step() ? static_cast<std::uint64_t>(s.column_int64(0)) : 0;
+}
+
+bool connection::over_limits(const retention& keep) {
+  if (keep.rows == 0 && keep.bytes == 0) return false;
+  sqlite::statement s(db, "SELECT rows, bytes FROM totals");
+  if (!s.step()) return false;
+  auto rows = static_cast<std::uint64_t>(s.column_int64(0)), bytes = static_cast<std::uint64_t>(s.column_int64(1));
+  return (keep.rows > 0 && rows > keep.rows) || (keep.bytes > 0 && bytes > keep.bytes);
+}
+
 std::string counter_name(drop_reason r) { return "dropped_" + std::string(to_string(r)); }
 
 }  // namespace
 
 struct capture_writer::impl {
-  explicit impl(const writer_options& options) : options(options), conn(std::make_unique<connection>(options)) {}
+  explicit impl(const writer_options& options) : options(options), conn(std::make_unique<connection>(options)) {
+    try {
+      sqlite::transaction t(conn->db);
+      conn->record_retention(options.keep);
+      t.commit();
+      retention_recorded = true;
+    } catch (const error& e) {
+      // Recorded with the first batch instead.
+      spdlog::debug("cannot record the retention in '{}' yet: {}", options.database.string(), e.what());
+    }
+  }
 
   void run();
   void store(std::vector<capture>& batch);
   void apply_retention();
+  // Deletes the oldest captures worth `bytes`, whatever the retention; false if none went.
+  bool make_room(std::uint64_t bytes);
   void drain_at_exit();
   void record_drops_at_exit();
   void warn_about_drops();
   void count_drops(drop_reason r, std::uint64_t n);  // mutex held
+  void take_batch(std::vector<capture>& batch);     // mutex held
   void fail(drop_reason r, std::uint64_t n, std::string why);
 
   const writer_options& options;
@@ -242,6 +348,7 @@ struct capture_writer::impl {
   mutable std::mutex mutex;  // guards the queue, stopping, stats and unrecorded
   std::condition_variable wake;
   std::deque<capture> queue;
+  std::uint64_t queued_bytes = 0;  // queued_size of what the queue holds
   bool stopping = false;
   writer_stats stats;
   drop_counts unrecorded{};  // counted in stats, not yet added to the file's counters
@@ -253,12 +360,28 @@ struct capture_writer::impl {
   std::string latest_failure;  // the last database failure, kept after recovery for the warning
   bool failing = false;
   std::uint64_t dropped_before_failing = 0;  // all drops when the current failure began
+  bool retention_recorded = false;
   std::thread thread;
 };
 
 void capture_writer::impl::count_drops(drop_reason r, std::uint64_t n) {
   stats.dropped[static_cast<std::size_t>(r)] += n;
   unrecorded[static_cast<std::size_t>(r)] += n;
+}
+
+void capture_writer::impl::take_batch(std::vector<capture>& batch) {
+  std::uint64_t bytes = 0;
+  // Under a small --store-max-size, a batch is a fraction of it: one that cannot fit is dropped whole.
+  auto limit = options.max_database_bytes > 0 ? std::min(batch_bytes_limit, options.max_database_bytes / 8)
+                                               : batch_bytes_limit;
+  while (!queue.empty() && batch.size() < batch_size && (batch.empty() || bytes < limit)) {
+    auto size = queued_size(queue.front());
+    bytes += size;
+    queued_bytes -= std::min(queued_bytes, size);
+    batch.push_back(std::move(queue.front()));
+    queue.pop_front();
+  }
+  if (queue.empty()) queued_bytes = 0;
 }
 
 void capture_writer::impl::run() {
@@ -268,10 +391,7 @@ void capture_writer::impl::run() {
       std::unique_lock lock(mutex);
       wake.wait_until(lock, next_retention, [&] { return stopping || !queue.empty(); });
       if (stopping) break;
-      while (!queue.empty() && batch.size() < batch_size) {
-        batch.push_back(std::move(queue.front()));
-        queue.pop_front();
-      }
+      take_batch(batch);
     }
     if (!batch.empty()) store(batch);
     if (steady::now() >= next_retention) apply_retention();
@@ -282,24 +402,59 @@ void capture_writer::impl::run() {
 
 void capture_writer::impl::store(std::vector<capture>& batch) {
   std::uint64_t n = batch.size();
+  std::uint64_t batch_bytes = 0;
   try {
     std::vector<pending_row> rows;
     rows.reserve(batch.size());
-    for (auto& c : batch) rows.push_back(prepare_row(std::move(c), options.redaction));
+    for (auto& c : batch) {
+      rows.push_back(prepare_row(std::move(c), options.redaction));
+      batch_bytes += static_cast<std::uint64_t>(rows.back().size);
+    }
     batch.clear();
 
-    if (!conn) conn = std::make_unique<connection>(options);
-    sqlite::transaction t(conn->db);
-    // Read once the lock is held, so the drops that happened while waiting for it go too.
-    drop_counts recording;
-    {
-      std::lock_guard lock(mutex);
-      recording = unrecorded;
+    // Never fill the file system: in WAL mode even deleting needs room to write, so a
+    // full one would stop retention and `hindsight prune` too.
+    if (options.min_free_bytes > 0) {
+      auto dir = options.database.parent_path();
+      if (auto available = free_space(dir); available && *available < options.min_free_bytes + batch_bytes) {
+        fail(drop_reason::database_full, n,
+             "the file system holding '" + (dir.empty() ? std::string(".") : dir.string()) + "' is nearly full (" +
+                 mib_text(*available) + " free; hindsight leaves " + mib_text(options.min_free_bytes) +
+                 " free for deletions and checkpoints and stores nothing more until there is room)");
+        return;
+      }
     }
-    for (const auto& row : rows) conn->insert(row);
-    conn->add_to_counter("stored", n);
-    for (std::size_t r = 0; r < reasons; ++r) conn->add_to_counter(counter_name(drop_reason(r)), recording[r]);
-    t.commit();
+
+    drop_counts recording;
+    bool over_limits = false;
+    for (bool retried = false;; retried = true) {
+      try {
+        if (!conn) conn = std::make_unique<connection>(options);
+        sqlite::transaction t(conn->db);
+        if (!retention_recorded) conn->record_retention(options.keep);
+        // Read once the lock is held, so the drops that happened while waiting for it go too.
+        {
+          std::lock_guard lock(mutex);
+          recording = unrecorded;
+        }
+        for (const auto& row : rows) conn->insert(row);
+        conn->add_to_counter("stored", n);
+        for (std::size_t r = 0; r < reasons; ++r) conn->add_to_counter(counter_name(drop_reason(r)), recording[r]);
+        over_limits = conn->over_limits(options.keep);
+        t.commit();
+        break;
+      } catch (const error& e) {
+        // Under --store-max-size the newest failures matter more than the oldest: make
+        // room, even within the retention limits, and try this batch once more.
+        if (retried || options.max_database_bytes == 0 || reason_for(e.code) != drop_reason::database_full ||
+            !make_room(batch_bytes + options.max_database_bytes / 10))
+          throw;
+      }
+    }
+    retention_recorded = true;
+    // This batch took the store beyond --retain-rows or --retain-bytes: delete right
+    // after it, not up to a second later, so that a storm cannot outgrow retention.
+    if (over_limits) next_retention = steady::now();
 
     std::uint64_t dropped = 0;
     {
@@ -347,17 +502,42 @@ void capture_writer::impl::apply_retention() {
   next_retention = steady::now() + retention_interval;
   try {
     if (!conn) conn = std::make_unique<connection>(options);
-    auto deleted = delete_oldest(conn->db, options.keep, now_us(), retention_rows_per_transaction);
+    bool beyond = false;
+    auto deleted = delete_oldest(conn->db, options.keep, now_us(), retention_rows_per_transaction, &beyond);
     release_free_pages(conn->db, vacuum_pages_per_pass);
+    // Move what was written into the file now, so the WAL does not hold it all.
+    if (deleted > 0) conn->db.pragma("wal_checkpoint", "PASSIVE");
     {
       std::lock_guard lock(mutex);
       stats.pruned += deleted;
     }
-    // More is beyond the limits: go on after the next capture batch, not a second later.
-    if (deleted == retention_rows_per_transaction) next_retention = steady::now();
+    // More is beyond the limits after this pass's budget: go on right after the next
+    // capture batch, not a second later, each transaction still small.
+    if (beyond) next_retention = steady::now();
   } catch (const std::exception& e) {
     // Not a drop, and a failing database shows in the next batch's error; keep a trace.
     spdlog::debug("retention on '{}' failed: {}", options.database.string(), e.what());
+  }
+}
+
+bool capture_writer::impl::make_room(std::uint64_t bytes) {
+  try {
+    auto stored = conn->stored_bytes();
+    // The oldest captures worth `bytes` (at least one), in one bounded deletion.
+    retention keep{.rows = 0, .bytes = std::max<std::uint64_t>(1, stored > bytes ? stored - bytes : 0),
+                   .age = std::chrono::seconds(0)};
+    auto freed = delete_oldest(conn->db, keep, now_us(), retention_rows_per_transaction);
+    if (freed == 0) return false;
+    {
+      std::lock_guard lock(mutex);
+      stats.pruned += freed;
+    }
+    spdlog::info("deleted the {} oldest captures in '{}' to make room for new ones under --store-max-size", freed,
+                 options.database.string());
+    return true;
+  } catch (const std::exception& e) {
+    spdlog::debug("making room in '{}' failed: {}", options.database.string(), e.what());
+    return false;
   }
 }
 
@@ -397,12 +577,10 @@ void capture_writer::impl::drain_at_exit() {
         spdlog::warn("{} captures still queued at exit are not stored", queue.size());
         count_drops(drop_reason::queue_full, queue.size());
         queue.clear();
+        queued_bytes = 0;
         break;
       }
-      while (!queue.empty() && batch.size() < batch_size) {
-        batch.push_back(std::move(queue.front()));
-        queue.pop_front();
-      }
+      take_batch(batch);
     }
     store(batch);
   }
@@ -426,6 +604,19 @@ void capture_writer::impl::record_drops_at_exit() {
 }
 
 capture_writer::capture_writer(writer_options options) : options_(std::move(options)) {
+  if (options_.max_database_bytes > 0) {
+    auto cap = options_.max_database_bytes / 100 * retained_share_of_cap;
+    if (options_.keep.bytes == 0 || options_.keep.bytes > cap) {
+      spdlog::info("retaining at most {} of captures ({}% of --store-max-size {}, instead of --retain-bytes {}), so "
+                   "that retention makes room before the cap stops inserts",
+                   mib_text(cap), retained_share_of_cap, mib_text(options_.max_database_bytes),
+                   options_.keep.bytes == 0 ? std::string("0 (no limit)") : mib_text(options_.keep.bytes));
+      options_.keep.bytes = std::max<std::uint64_t>(1, cap);
+    }
+  }
+  // Here, not on every reopen: closing a descriptor of the file would drop the POSIX
+  // locks of this process's other connections to it.
+  make_owner_only(options_.database);
   try {
     impl_ = std::make_unique<impl>(options_);
   } catch (const error& e) {
@@ -448,13 +639,17 @@ capture_writer::~capture_writer() {
 
 bool capture_writer::submit(capture&& c) noexcept {
   bool was_empty;
+  auto size = queued_size(c);
   {
     std::lock_guard lock(impl_->mutex);
-    bool queued = impl_->queue.size() < options_.queue_capacity;
     was_empty = impl_->queue.empty();
+    // Within both budgets; a capture alone in the queue is taken whatever its size.
+    bool queued = impl_->queue.size() < options_.queue_capacity &&
+                  (was_empty || impl_->queued_bytes + size <= options_.queue_bytes);
     if (queued) {
       try {
         impl_->queue.push_back(std::move(c));
+        impl_->queued_bytes += size;
       } catch (const std::bad_alloc&) {
         queued = false;
       }

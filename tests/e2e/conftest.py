@@ -1522,3 +1522,14 @@ def sqlite_integrity(db: Path | str) -> str:
     finally:
         conn.close()
     return "\n".join(str(r[0]) for r in rows)
+
+
+# ---------------------------------------------------------------------------------------
+# worker helpers (tests/e2e/test_worker.py)
+# ---------------------------------------------------------------------------------------
+
+def free_port_for_worker_tests() -> int:
+    """A TCP port free on 127.0.0.1 right now, for a gunicorn the worker tests start."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

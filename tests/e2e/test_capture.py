@@ -207,6 +207,32 @@ def test_successful_requests_are_not_stored(start_app):
     assert [(r["status"], r["path"]) for r in rows] == [(500, "/boom/")], rows
 
 
+def test_a_retry_that_succeeds_is_not_a_failure(proxied):
+    """A kept-alive app connection closed just as it is reused: the GET is retried on a
+    new connection and succeeds. The failed first attempt must not make it a capture."""
+    import time
+
+    def answers_then_closes(conn):
+        req = conn.read_request()
+        if req is None:
+            return
+        if req.target == "/barrier":
+            conn.respond(500, b"barrier")
+            return
+        conn.respond(200, b"fine")
+        time.sleep(0.05)
+        conn.close()
+
+    hs, _ = proxied(answers_then_closes, "--threads", "1", "--log-level", "debug")
+    assert hs.get("/first").status == 200
+    time.sleep(0.3)  # the app has closed the pooled connection meanwhile
+    assert hs.get("/second").status == 200
+    assert hs.get("/barrier").status == 500  # stored after the two above, if they were
+    rows = wait_captures(hs.data, 1)
+    assert [r["path"] for r in rows] == ["/barrier"], rows
+    assert "retrying on a new one" in hs.stderr_text(), "the scenario did not retry"
+
+
 def test_scheme_defaults_to_http_and_host_as_received(proxied):
     hs, _ = proxied(failing_handler(503))
     assert hs.get("/x", host="Example.COM:8080").status == 503

@@ -170,35 +170,36 @@ def test_kill9_in_a_capture_storm_twenty_times(upstream_factory, hindsight_facto
 # ---------------------------------------------------------------------------------------
 
 
-def test_database_that_cannot_grow_then_prune(proxied):
+def test_database_that_cannot_grow_keeps_the_newest_then_prune(proxied):
     big = bytes(i % 251 for i in range(60 * 1024))
     cap = 256 * 1024
+    # --retain-bytes (1 GiB by default) far above --store-max-size: the writer keeps the
+    # captures under 80% of the cap, and makes room when the cap stops an insert anyway.
     hs, _ = proxied(failing_handler(500, big), "--store-max-size", "256KiB")
+    assert hs.wait_for_line(r"retaining at most .*--store-max-size", 5), hs.describe_output()
     with hs.client() as c:
         for i in range(12):
             c.send(build_request("GET", f"/big/{i}"))
             r = c.read_response()
             assert r.status == 500 and r.body == big, f"request {i}: {r}"
-    dropped = {}
+    writer = {}
 
-    def full() -> bool:
-        nonlocal dropped
-        dropped = store_status(hs.data)["proxy"]["writer"]["dropped"]
-        return dropped["database_full"] > 0
+    def accounted() -> bool:
+        nonlocal writer
+        writer = store_status(hs.data)["proxy"]["writer"]
+        return writer["stored"] + sum(writer["dropped"].values()) == 12
 
-    assert wait_until(full, 20, 0.1), f"no database_full drops counted: {dropped}"
-    rows = list_captures(hs.data)
-    assert 0 < len(rows) < 12, f"{len(rows)} captures of 60 KiB in a 256 KiB database"
+    assert wait_until(accounted, 20, 0.1), f"every capture is either stored or counted as dropped: {writer}"
+    assert writer["stored"] >= 6, f"capturing stopped at the cap: {writer}"
     assert (hs.data / "captures.db").stat().st_size <= cap, "the database grew beyond --store-max-size"
-    st = store_status(hs.data)["proxy"]["writer"]
-    assert st["stored"] == len(rows), st
-    assert wait_until(lambda: store_status(hs.data)["proxy"]["writer"]["stored"]
-                      + sum(store_status(hs.data)["proxy"]["writer"]["dropped"].values()) == 12, 20), \
-        "every capture is either stored or counted as dropped"
 
-    # Still serving while full.
-    r = hs.get("/while-full/")
-    assert r.status == 500 and r.body == big
+    # Still serving, and still capturing the newest failures, without a prune.
+    for i in range(3):
+        r = hs.get(f"/while-full/{i}")
+        assert r.status == 500 and r.body == big
+        rows = wait_captures(hs.data, 1, "--path", f"/while-full/{i}")
+    assert 0 < len(list_captures(hs.data)) < 12
+    assert (hs.data / "captures.db").stat().st_size <= cap
 
     p = hs_cli("prune", "--all", data=hs.data)
     assert p.returncode == 0, describe_cli(p)
@@ -206,6 +207,110 @@ def test_database_that_cannot_grow_then_prune(proxied):
     rows = wait_captures(hs.data, 1, "--path", "/after-prune/")
     c = show_capture(hs.data, rows[0]["id"])
     assert c["response"]["body_size"] == len(big)
+
+
+# ---------------------------------------------------------------------------------------
+# A small file system that fills up
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_fs(workdir):
+    """A 24 MiB tmpfs (root only: mount)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mnt = workdir / "small"
+    mnt.mkdir()
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m,mode=700", "tmpfs", str(mnt)], capture_output=True)
+    if p.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {p.stderr.decode(errors='replace')}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def free_bytes(path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def test_a_small_file_system_is_never_filled_and_prune_always_works(proxied, small_fs):
+    answer = bytes(i % 251 for i in range(512 * 1024))
+    data = small_fs / "data"
+    hs, _ = proxied(failing_handler(500, answer), "--capture-response-body", "1MiB", "--retain-bytes", "0",
+                    "--access-log", "off", data=data)
+    with hs.client(timeout=30) as c:
+        for i in range(60):  # 30 MiB of captures for a 24 MiB file system
+            c.send(build_request("GET", f"/big/{i}"))
+            r = c.read_response()
+            assert r.status == 500 and len(r.body) == len(answer), f"request {i}: {r}"
+    writer = {}
+
+    def accounted() -> bool:
+        nonlocal writer
+        writer = store_status(data)["proxy"]["writer"]
+        return writer["stored"] + sum(writer["dropped"].values()) == 60
+
+    assert wait_until(accounted, 30, 0.2), f"stored + dropped != 60: {writer}"
+    assert writer["dropped"]["database_full"] > 0, writer
+    assert "nearly full" in writer["last_error"], writer
+    assert hs.wait_for_line(r"captures are being dropped: .*nearly full", 15), hs.describe_output()
+    assert free_bytes(small_fs) >= 4 << 20, f"hindsight filled the file system: {free_bytes(small_fs)} bytes free"
+    assert sqlite_integrity(data / "captures.db") == "ok"
+
+    # Deleting needs room in WAL mode: there is some, so prune works, and capturing resumes.
+    p = hs_cli("prune", "--all", data=data)
+    assert p.returncode == 0, describe_cli(p)
+    assert hs.get("/after-prune/").status == 500
+    wait_captures(data, 1, "--path", "/after-prune/")
+
+    # Something else fills the file system to the last byte: prune says what to do.
+    filler = small_fs / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    try:
+        for i in range(3):
+            assert hs.get(f"/no-room/{i}").status == 500  # still proxying
+        p = hs_cli("prune", "--all", data=data)
+        if p.returncode != 0:
+            err = p.stderr.decode(errors="replace")
+            assert "free some space" in err and "captures.db*" in err, describe_cli(p)
+    finally:
+        filler.unlink()
+    p = hs_cli("prune", "--all", data=data)
+    assert p.returncode == 0, describe_cli(p)
+    assert hs.get("/room-again/").status == 500
+    wait_captures(data, 1, "--path", "/room-again/")
+
+
+# ---------------------------------------------------------------------------------------
+# Database files and data directory readable by others
+# ---------------------------------------------------------------------------------------
+
+
+def test_database_files_are_owner_only_in_an_existing_data_dir(proxied, workdir):
+    data = workdir / "shared"
+    data.mkdir()
+    data.chmod(0o755)
+    old = os.umask(0o022)
+    try:
+        hs, _ = proxied(failing_handler(500), data=data)
+    finally:
+        os.umask(old)
+    assert hs.get("/x/", headers=[("Authorization", "Bearer secret")]).status == 500
+    wait_captures(data, 1)
+    for name in ("captures.db", "captures.db-wal", "captures.db-shm"):
+        mode = (data / name).stat().st_mode & 0o777
+        assert mode == 0o600, f"{name} has mode {mode:o}"
+    err = hs.stderr_text()
+    assert "accessible to other users" in err and f"chmod 700 {data}" in err, err
+    assert data.stat().st_mode & 0o777 == 0o755, "the directory's mode is the user's to change"
 
 
 # ---------------------------------------------------------------------------------------

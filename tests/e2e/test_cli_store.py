@@ -166,6 +166,41 @@ def test_prune_without_proxy(proxied):
     assert [r["target"] for r in list_captures(hs.data)] == ["/3/"]
 
 
+def test_prune_without_proxy_uses_the_retention_the_last_proxy_recorded(proxied):
+    """Not the built-in 14 days: the proxy kept captures for 90."""
+    hs, _ = proxied(failing_handler(500), "--retain-days", "90", "--retain-rows", "50")
+    fill(hs, ["/1/", "/2/", "/3/"])
+    assert hs.stop() == 0
+    conn = sqlite3.connect(str(hs.data / "captures.db"), timeout=10)
+    with conn:
+        conn.execute("UPDATE captures SET time_us = time_us - 30 * 86400 * 1000000")  # a month old
+    conn.close()
+    p = hs_cli("prune", data=hs.data)
+    assert p.returncode == 0, describe_cli(p)
+    out = p.stdout.decode()
+    assert "50 rows" in out and "90 days" in out and "recorded" in out, out
+    assert len(list_captures(hs.data)) == 3, out
+    # An option replaces its part only.
+    p = hs_cli("prune", "--retain-rows", "1", data=hs.data)
+    assert p.returncode == 0, describe_cli(p)
+    assert "1 row, 1 GiB, 90 days" in p.stdout.decode(), p.stdout
+    assert [r["target"] for r in list_captures(hs.data)] == ["/3/"]
+
+
+def test_prune_without_proxy_or_recorded_retention_says_it_uses_the_defaults(proxied):
+    hs, _ = proxied(failing_handler(500))
+    fill(hs, ["/1/"])
+    assert hs.stop() == 0
+    conn = sqlite3.connect(str(hs.data / "captures.db"), timeout=10)
+    with conn:
+        conn.execute("DELETE FROM counters WHERE name LIKE 'retain_%'")  # as an older hindsight left it
+    conn.close()
+    p = hs_cli("prune", data=hs.data)
+    assert p.returncode == 0, describe_cli(p)
+    out = p.stdout.decode()
+    assert "100000 rows, 1 GiB, 14 days" in out and "defaults" in out, out
+
+
 # ---------------------------------------------------------------------------------------
 # Errors
 # ---------------------------------------------------------------------------------------

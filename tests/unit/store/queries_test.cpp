@@ -216,3 +216,35 @@ TEST_F(Queries, prune_all_empties_captures_and_groups_but_keeps_counters) {
   EXPECT_LT(empty.file_bytes, full / 4);  // vacuumed and checkpointed
   EXPECT_TRUE(writable.list({}).empty());
 }
+
+TEST(QueriesOpen, the_writer_records_the_retention_in_force_for_a_later_prune) {
+  temp_dir dir;
+  {
+    capture_writer w({.database = dir.database(), .keep = {.rows = 7, .bytes = 123456, .age = 3h}});
+    w.submit(failing_request("GET", "/", 500));
+    ASSERT_TRUE(eventually([&] { return w.stats().stored == 1; }));
+  }
+  auto recorded = reader(dir.database()).recorded_retention();
+  ASSERT_TRUE(recorded);
+  EXPECT_EQ(recorded->rows, 7u);
+  EXPECT_EQ(recorded->bytes, 123456u);
+  EXPECT_EQ(recorded->age, 3h);
+  // The next proxy's replaces it; under --store-max-size the bytes in force are what is recorded.
+  { capture_writer w({.database = dir.database(), .keep = {.rows = 0, .bytes = 0, .age = 0s}, .max_database_bytes = 10 << 20}); }
+  recorded = reader(dir.database()).recorded_retention();
+  ASSERT_TRUE(recorded);
+  EXPECT_EQ(recorded->rows, 0u);
+  EXPECT_EQ(recorded->bytes, (10u << 20) / 100 * 80);
+  EXPECT_EQ(recorded->age, 0s);
+  auto summary = reader(dir.database()).summary();
+  EXPECT_EQ(summary.stored_total, 1u);  // the recorded values are no counts
+}
+
+TEST(QueriesOpen, a_database_without_recorded_retention_says_so) {
+  temp_dir dir;
+  {
+    sqlite::database db(dir.database(), sqlite::open_mode::create);
+    prepare_for_writing(db);
+  }
+  EXPECT_FALSE(reader(dir.database()).recorded_retention());
+}

@@ -206,3 +206,30 @@ TEST(Schema, a_deletion_step_stops_after_sixteen_mebibytes_but_always_makes_prog
   EXPECT_EQ(delete_oldest(db, keep, 1000, 500), 1u);
   EXPECT_EQ(delete_first_captures(db, 500), 0u);
 }
+
+TEST(Schema, a_deletion_step_tells_whether_captures_are_still_beyond_the_limits) {
+  sqlite::database db(":memory:", sqlite::open_mode::create);
+  prepare_for_writing(db);
+  std::int64_t mib = 1 << 20;
+  for (int id = 1; id <= 5; ++id) insert_capture(db, id, id * 10, 10 * mib);
+  auto keep = unlimited();
+  keep.bytes = 15 * mib;
+  bool beyond = false;
+  // 16 MiB a step: two rows, and 30 MiB still stored.
+  EXPECT_EQ(delete_oldest(db, keep, 1000, 500, &beyond), 2u);
+  EXPECT_TRUE(beyond);
+  EXPECT_EQ(delete_oldest(db, keep, 1000, 500, &beyond), 2u);
+  EXPECT_FALSE(beyond);
+  EXPECT_EQ(remaining_ids(db), "5");
+
+  // The row budget, and the age limit.
+  for (int id = 6; id <= 9; ++id) insert_capture(db, id, id * 10, 100);
+  keep = unlimited();
+  keep.age = 1s;
+  std::int64_t now = 1'000'000 + 75;  // older than time 75: ids 5, 6, 7
+  EXPECT_EQ(delete_oldest(db, keep, now, 2, &beyond), 2u);
+  EXPECT_TRUE(beyond);
+  EXPECT_EQ(delete_oldest(db, keep, now, 2, &beyond), 1u);
+  EXPECT_FALSE(beyond);
+  EXPECT_EQ(remaining_ids(db), "8,9");
+}

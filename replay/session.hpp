@@ -1,0 +1,33 @@
+#pragma once
+// One replay from start to end, the parent's side of docs/worker-protocol.md: start the
+// worker, hello → load → request → response, close, wait. Every way it can end is a
+// replay_result, never an exception: a worker that cannot start, an app that does not
+// import, a request that outlives its timeout, a worker that crashes.
+#include <chrono>
+
+#include "replay/app_spec.hpp"
+#include "replay/result_view.hpp"
+#include "replay/worker_process.hpp"
+#include "replay/worker_request.hpp"
+
+namespace hindsight::replay {
+
+struct session_settings {
+  worker_options worker;
+  app_spec app;
+  // From sending the request to its response; then SIGTERM, SIGKILL after `grace`.
+  std::chrono::milliseconds timeout{60'000};
+  // For the interpreter to start and the app to import.
+  std::chrono::milliseconds load_timeout{60'000};
+  std::chrono::milliseconds grace{2'000};
+};
+
+replay_result run_session(const session_settings& s, const worker_request& request);
+
+// "60 s", "1.5 s", "0.2 s".
+std::string seconds_text(std::chrono::milliseconds d);
+
+// The last `max_lines` lines of a stderr tail, each indented for a message.
+std::string indented_tail(std::string_view tail, std::size_t max_lines = 20);
+
+}  // namespace hindsight::replay

@@ -1,0 +1,122 @@
+#include "store/replays.hpp"
+
+#include <gtest/gtest.h>
+
+#include "store/schema.hpp"
+#include "store_test_support.hpp"
+
+using namespace hindsight::store;
+
+namespace {
+
+replay_record attempt(std::int64_t capture_id, std::string outcome) {
+  replay_record r;
+  r.capture_id = capture_id;
+  r.time_us = 1'764'000'000'000'000;
+  r.mode = "run";
+  r.app_spec = "myapp.wsgi:application";
+  r.outcome = std::move(outcome);
+  r.duration_ms = 3.5;
+  return r;
+}
+
+}  // namespace
+
+TEST(Replays, round_trip_every_field) {
+  sqlite::database db(":memory:", sqlite::open_mode::create);
+  prepare_for_writing(db);
+  auto r = attempt(42, "completed");
+  r.mode = "post_mortem";
+  r.status = 500;
+  r.exception_json = R"({"type":"KeyError"})";
+  r.result_json = R"({"type":"response","status":"500 Internal Server Error"})";
+  r.body = std::string("bin\0ary", 7);
+  auto id = insert_replay(db, r);
+  EXPECT_GT(id, 0);
+  auto back = get_replay(db, id);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->id, id);
+  EXPECT_EQ(back->capture_id, 42);
+  EXPECT_EQ(back->time_us, r.time_us);
+  EXPECT_EQ(back->mode, "post_mortem");
+  EXPECT_EQ(back->app_spec, "myapp.wsgi:application");
+  EXPECT_EQ(back->status, 500);
+  EXPECT_EQ(back->exception_json, r.exception_json);
+  EXPECT_EQ(back->result_json, r.result_json);
+  EXPECT_EQ(back->body, r.body);
+  EXPECT_DOUBLE_EQ(back->duration_ms, 3.5);
+  EXPECT_EQ(back->outcome, "completed");
+  EXPECT_EQ(back->error, "");
+  EXPECT_FALSE(get_replay(db, id + 1));
+}
+
+TEST(Replays, a_failed_attempt_has_no_status_nor_exception) {
+  sqlite::database db(":memory:", sqlite::open_mode::create);
+  prepare_for_writing(db);
+  auto r = attempt(1, "timeout");
+  r.error = "the request did not finish within 1 s";
+  auto back = get_replay(db, insert_replay(db, r));
+  ASSERT_TRUE(back);
+  EXPECT_FALSE(back->status);
+  EXPECT_EQ(back->exception_json, "");
+  EXPECT_EQ(back->result_json, "");
+  EXPECT_EQ(back->error, r.error);
+}
+
+TEST(Replays, refuses_an_unknown_outcome) {
+  sqlite::database db(":memory:", sqlite::open_mode::create);
+  prepare_for_writing(db);
+  EXPECT_THROW(insert_replay(db, attempt(1, "maybe")), error);
+}
+
+TEST(Replays, lists_newest_first_per_capture_or_all) {
+  sqlite::database db(":memory:", sqlite::open_mode::create);
+  prepare_for_writing(db);
+  auto a = insert_replay(db, attempt(1, "completed"));
+  auto b = insert_replay(db, attempt(2, "crashed"));
+  auto c = insert_replay(db, attempt(1, "error"));
+  auto of_one = list_replays(db, 1, 0);
+  ASSERT_EQ(of_one.size(), 2u);
+  EXPECT_EQ(of_one[0].id, c);
+  EXPECT_EQ(of_one[1].id, a);
+  auto all = list_replays(db, 0, 2);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].id, c);
+  EXPECT_EQ(all[1].id, b);
+}
+
+TEST(Replays, ids_are_never_reused_and_go_with_their_capture) {
+  hindsight::store::testing::temp_dir dir;
+  sqlite::database db(dir.database(), sqlite::open_mode::create);
+  prepare_for_writing(db);
+  db.exec("INSERT INTO groups VALUES (1, 'GET / 500 ', 'GET', '/', 500, '', 1, 0, 0)");
+  db.exec(
+      "INSERT INTO captures (id, time_us, client, scheme, host, method, target, path, version, status, reason, "
+      "duration_ms, upstream_ms, upstream_error_kind, upstream_error, app_restarted, captured_because, group_id, "
+      "replayable, request_body_size, request_body_truncated, request_complete, response_body_size, "
+      "response_body_truncated, redacted, size) "
+      "VALUES (5, 0, '', 'http', '', 'GET', '/', '/', 11, 500, '', 1, 1, '', '', 0, 'status', 1, 1, 0, 0, 1, 0, 0, "
+      "'[]', 10)");
+  db.exec("INSERT INTO capture_bodies VALUES (5, '', '', '', '')");
+  auto first = insert_replay(db, attempt(5, "completed"));
+  insert_replay(db, attempt(6, "completed"));
+  EXPECT_EQ(delete_first_captures(db, 10), 1u);
+  EXPECT_TRUE(list_replays(db, 5, 0).empty());
+  EXPECT_EQ(list_replays(db, 6, 0).size(), 1u);
+  db.exec("DELETE FROM replays");
+  EXPECT_GT(insert_replay(db, attempt(6, "completed")), first + 1);
+}
+
+TEST(Replays, migration_two_upgrades_a_version_one_file) {
+  hindsight::store::testing::temp_dir dir;
+  {
+    sqlite::database db(dir.database(), sqlite::open_mode::create);
+    prepare_for_writing(db);
+    db.exec("DROP TRIGGER captures_deleted_replays; DROP TABLE replays; PRAGMA user_version = 1");
+  }
+  sqlite::database db(dir.database(), sqlite::open_mode::read_write);
+  EXPECT_EQ(schema_version(db), 1);
+  prepare_for_writing(db);
+  EXPECT_EQ(schema_version(db), 2);
+  EXPECT_GT(insert_replay(db, attempt(1, "completed")), 0);
+}
