@@ -9,7 +9,8 @@ namespace {
 
 int open_flags(open_mode mode) {
   // EXRESCODE: the open itself reports extended codes, as the connection will later.
-  int flags = SQLITE_OPEN_EXRESCODE;
+  // Each connection is used by one thread only: SQLite's own locking of it is overhead.
+  int flags = SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOMUTEX;
   switch (mode) {
     case open_mode::read_only: return flags | SQLITE_OPEN_READONLY;
     case open_mode::read_write: return flags | SQLITE_OPEN_READWRITE;
@@ -103,6 +104,10 @@ void statement::bind_blob(int index, std::string_view bytes) {
   // A null pointer would bind NULL, not an empty blob.
   const char* data = bytes.empty() ? "" : bytes.data();
   check_bind(sqlite3_bind_blob64(stmt_.get(), index, data, bytes.size(), SQLITE_TRANSIENT), index);
+}
+void statement::bind_blob_view(int index, std::string_view bytes) {
+  const char* data = bytes.empty() ? "" : bytes.data();
+  check_bind(sqlite3_bind_blob64(stmt_.get(), index, data, bytes.size(), SQLITE_STATIC), index);
 }
 void statement::bind_null(int index) { check_bind(sqlite3_bind_null(stmt_.get(), index), index); }
 

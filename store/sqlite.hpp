@@ -60,6 +60,9 @@ class statement {
   void bind_double(int index, double value);
   void bind_text(int index, std::string_view value);
   void bind_blob(int index, std::string_view bytes);
+  // Not copied: `bytes` must stay valid until the statement is stepped and its bindings
+  // are cleared (for large bodies on the writer's hot path).
+  void bind_blob_view(int index, std::string_view bytes);
   void bind_null(int index);
 
   // true: a row is ready for the column getters; false: the statement is done.

@@ -5,9 +5,11 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <unordered_map>
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstdio>
@@ -33,6 +35,9 @@ std::string_view to_string(drop_reason r) {
 }
 
 namespace {
+
+// The writer thread's nice value (0 is normal, 19 the lowest priority).
+constexpr int writer_nice = 10;
 
 using steady = std::chrono::steady_clock;
 constexpr std::size_t reasons = static_cast<std::size_t>(drop_reason::count_);
@@ -183,7 +188,9 @@ struct connection {
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  void insert(const pending_row& row);
+  // Counts `count` captures like `first` into their group; returns the group's id.
+  std::int64_t add_to_group(const pending_row& first, std::int64_t count, std::int64_t first_us, std::int64_t last_us);
+  void insert(const pending_row& row, std::int64_t group_id);
   void add_to_counter(std::string_view name, std::uint64_t n);
   void set_counter(std::string_view name, std::uint64_t value);
   // The retention in force, for a `hindsight prune` run while no proxy is.
@@ -211,8 +218,8 @@ connection::connection(const writer_options& options)
     : db(open_for_writing(options)),
       upsert_group(db,
                    "INSERT INTO groups (fingerprint, method, route, status, upstream_error_kind, count, "
-                   "first_seen_us, last_seen_us) VALUES (?, ?, ?, ?, ?, 1, ?, ?) "
-                   "ON CONFLICT (fingerprint) DO UPDATE SET count = count + 1, "
+                   "first_seen_us, last_seen_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                   "ON CONFLICT (fingerprint) DO UPDATE SET count = count + excluded.count, "
                    "first_seen_us = min(first_seen_us, excluded.first_seen_us), "
                    "last_seen_us = max(last_seen_us, excluded.last_seen_us) RETURNING id"),
       insert_capture(db,
@@ -231,19 +238,25 @@ connection::connection(const writer_options& options)
                       "INSERT INTO counters (name, value) VALUES (?, ?) "
                       "ON CONFLICT (name) DO UPDATE SET value = excluded.value") {}
 
-void connection::insert(const pending_row& row) {
-  const capture& c = row.c;
-  upsert_group.bind_text(1, row.fingerprint);
+std::int64_t connection::add_to_group(const pending_row& first, std::int64_t count, std::int64_t first_us,
+                                      std::int64_t last_us) {
+  const capture& c = first.c;
+  upsert_group.bind_text(1, first.fingerprint);
   upsert_group.bind_text(2, c.method);
-  upsert_group.bind_text(3, row.route);
+  upsert_group.bind_text(3, first.route);
   upsert_group.bind_int64(4, c.status);
   upsert_group.bind_text(5, c.upstream_error_kind);
-  upsert_group.bind_int64(6, c.time_us);
-  upsert_group.bind_int64(7, c.time_us);
+  upsert_group.bind_int64(6, count);
+  upsert_group.bind_int64(7, first_us);
+  upsert_group.bind_int64(8, last_us);
   upsert_group.step();  // RETURNING: the first step makes the change and yields the row
   std::int64_t group_id = upsert_group.column_int64(0);
   upsert_group.reset();
+  return group_id;
+}
 
+void connection::insert(const pending_row& row, std::int64_t group_id) {
+  const capture& c = row.c;
   int i = 0;
   auto& s = insert_capture;
   s.bind_int64(++i, c.time_us);
@@ -274,11 +287,13 @@ void connection::insert(const pending_row& row) {
   s.run();
 
   insert_bodies.bind_int64(1, db.last_insert_rowid());
-  insert_bodies.bind_blob(2, c.request_headers);
-  insert_bodies.bind_blob(3, c.request_body);
-  insert_bodies.bind_blob(4, c.response_headers);
-  insert_bodies.bind_blob(5, c.response_body);
+  // Not copied by SQLite: the row outlives the step, and the bindings are cleared after it.
+  insert_bodies.bind_blob_view(2, c.request_headers);
+  insert_bodies.bind_blob_view(3, c.request_body);
+  insert_bodies.bind_blob_view(4, c.response_headers);
+  insert_bodies.bind_blob_view(5, c.response_body);
   insert_bodies.run();
+  insert_bodies.clear_bindings();
 }
 
 void connection::add_to_counter(std::string_view name, std::uint64_t n) {
@@ -385,6 +400,11 @@ void capture_writer::impl::take_batch(std::vector<capture>& batch) {
 }
 
 void capture_writer::impl::run() {
+  // Serving requests comes first: when the proxy and the writer compete for a core (a
+  // storm of failures on a small container), the writer gets the leftovers, its queue
+  // fills, and the captures it cannot take are dropped and counted — the relay never
+  // slows down to wait for the disk, through the queue or through the CPU.
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), writer_nice);
   std::vector<capture> batch;
   for (;;) {
     {
@@ -425,6 +445,23 @@ void capture_writer::impl::store(std::vector<capture>& batch) {
       }
     }
 
+    // A storm repeats a few failures many times: each group is updated once per batch.
+    struct group_batch {
+      const pending_row* first = nullptr;
+      std::int64_t count = 0, first_us = 0, last_us = 0, id = 0;
+    };
+    std::unordered_map<std::string_view, group_batch> groups;
+    for (const auto& row : rows) {
+      auto& g = groups[row.fingerprint];
+      if (!g.first) {
+        g.first = &row;
+        g.first_us = g.last_us = row.c.time_us;
+      }
+      ++g.count;
+      g.first_us = std::min(g.first_us, row.c.time_us);
+      g.last_us = std::max(g.last_us, row.c.time_us);
+    }
+
     drop_counts recording;
     bool over_limits = false;
     for (bool retried = false;; retried = true) {
@@ -437,7 +474,8 @@ void capture_writer::impl::store(std::vector<capture>& batch) {
           std::lock_guard lock(mutex);
           recording = unrecorded;
         }
-        for (const auto& row : rows) conn->insert(row);
+        for (auto& [fingerprint, g] : groups) g.id = conn->add_to_group(*g.first, g.count, g.first_us, g.last_us);
+        for (const auto& row : rows) conn->insert(row, groups[row.fingerprint].id);
         conn->add_to_counter("stored", n);
         for (std::size_t r = 0; r < reasons; ++r) conn->add_to_counter(counter_name(drop_reason(r)), recording[r]);
         over_limits = conn->over_limits(options.keep);

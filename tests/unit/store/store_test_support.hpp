@@ -33,7 +33,7 @@ struct temp_dir {
 // Polls `done` until it holds or five seconds pass; returns whether it held.
 template <class Predicate>
 bool eventually(Predicate done) {
-  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (!done()) {
     if (std::chrono::steady_clock::now() > give_up) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
