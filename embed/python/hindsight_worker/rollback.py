@@ -11,7 +11,7 @@ class Containment:
         self.rolled_back = []
         self.not_contained = []
         self._atomics = []
-        self._mail_override = None
+        self._email_backend = None
         self._signals = None
 
     def _django_ready(self):
@@ -32,8 +32,8 @@ class Containment:
             return self
         from django.core import mail
         from django.core.signals import request_finished, request_started
+        from django.conf import settings
         from django.db import close_old_connections, connections, transaction
-        from django.test.utils import override_settings
 
         # Django closes connections whose autocommit differs from the settings at the
         # start and end of a request, which an open transaction always does: the test
@@ -42,8 +42,11 @@ class Containment:
         request_finished.disconnect(close_old_connections)
         self._signals = (request_started, request_finished, close_old_connections)
 
-        self._mail_override = override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend")
-        self._mail_override.enable()
+        # Set directly rather than with django.test's override_settings: importing
+        # django.test (jinja2, the test client, ...) cost ~75 ms of every replay, and
+        # mail.get_connection() reads the setting at each call anyway.
+        self._email_backend = settings.EMAIL_BACKEND
+        settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
         mail.outbox = []
 
         for alias in connections:
@@ -70,8 +73,9 @@ class Containment:
                 continue
             self.rolled_back.append("database %s" % alias)
         self._atomics = []
+        from django.conf import settings
         count = len(getattr(mail, "outbox", []) or [])
-        self._mail_override.disable()
+        settings.EMAIL_BACKEND = self._email_backend
         try:
             del mail.outbox
         except AttributeError:
