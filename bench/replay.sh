@@ -204,7 +204,7 @@ echo "| floor: \`python3 -c\` import myapp.wsgi + one call | $(fmt "$S_FLOOR") |
 echo "| \`python3 -c pass\` (interpreter start) | $(fmt "$S_PY") |"
 echo "| \`hindsight --version\` (process start) | $(fmt "$S_VER") |"
 echo
-echo "Phases (medians): floor import $(awk -v v="$(m "$S_FI")" 'BEGIN{printf "%.1f", v}') ms + call $(awk -v v="$(m "$S_FC")" 'BEGIN{printf "%.1f", v}') ms (in-process); replay duration_ms $(awk -v v="$(m "$S_RD")" 'BEGIN{printf "%.1f", v}'), app_duration_ms $(awk -v v="$(m "$S_RA")" 'BEGIN{printf "%.1f", v}'); replay wall − duration_ms = $(awk -v a="$(m "$S_REPLAY")" -v b="$(m "$S_RD")" 'BEGIN{printf "%.1f", a-b}') ms (worker spawn, interpreter, imports, store, output) vs floor wall − call $(awk -v a="$(m "$S_FLOOR")" -v b="$(m "$S_FC")" 'BEGIN{printf "%.1f", a-b}') ms. Replay's duration includes the rollback set-up (import of django.test.utils, the transaction), not in the floor."
+echo "Phases (medians): floor import $(awk -v v="$(m "$S_FI")" 'BEGIN{printf "%.1f", v}') ms + call $(awk -v v="$(m "$S_FC")" 'BEGIN{printf "%.1f", v}') ms (in-process); replay duration_ms $(awk -v v="$(m "$S_RD")" 'BEGIN{printf "%.1f", v}'), app_duration_ms $(awk -v v="$(m "$S_RA")" 'BEGIN{printf "%.1f", v}'); replay wall − duration_ms = $(awk -v a="$(m "$S_REPLAY")" -v b="$(m "$S_RD")" 'BEGIN{printf "%.1f", a-b}') ms (worker spawn, interpreter, imports, store, output) vs floor wall − call $(awk -v a="$(m "$S_FLOOR")" -v b="$(m "$S_FC")" 'BEGIN{printf "%.1f", a-b}') ms. Replay's duration includes the rollback set-up (a transaction per database, the mail backend swapped), not in the floor."
 echo
 echo "Per round (ms):"
 echo
