@@ -1,5 +1,7 @@
 #include "cli/store_options.hpp"
 
+#include "proxy/capture.hpp"
+
 #include <sys/stat.h>
 
 #include <boost/json.hpp>
@@ -76,54 +78,11 @@ int run_command(const std::function<int()>& body) {
 }
 
 std::vector<std::pair<int, int>> parse_status_list(std::string_view text) {
-  auto fail = [&](std::string_view part, const char* why) {
-    throw usage_error("invalid status list '" + std::string(text) + "': " + (part.empty() ? "" : "'" + std::string(part) + "' ") +
-                      why + " (expected statuses such as 500, ranges such as 500-599 or classes such as 5xx, separated by commas)");
-  };
-  auto trim = [](std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-  };
-  auto status = [&](std::string_view part, std::string_view s) {
-    int v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.size() != 3 || ec != std::errc{} || end != s.data() + s.size()) fail(part, "is not a status");
-    if (v < 100 || v > 599) fail(part, "is outside 100-599");
-    return v;
-  };
-  std::vector<std::pair<int, int>> out;
-  if (trim(text).empty()) fail({}, "is empty");
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    auto comma = text.find(',', start);
-    auto part = trim(text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
-    start = comma == std::string_view::npos ? text.size() + 1 : comma + 1;
-    if (part.empty()) fail({}, "has an empty item");
-    if (part.size() == 3 && (part[1] == 'x' || part[1] == 'X') && (part[2] == 'x' || part[2] == 'X')) {
-      if (part[0] < '1' || part[0] > '5') fail(part, "is not a status class (1xx to 5xx)");
-      int base = (part[0] - '0') * 100;
-      out.emplace_back(base, base + 99);
-    } else if (auto dash = part.find('-'); dash != std::string_view::npos) {
-      int lo = status(part, trim(part.substr(0, dash))), hi = status(part, trim(part.substr(dash + 1)));
-      if (lo > hi) fail(part, "is an empty range");
-      out.emplace_back(lo, hi);
-    } else {
-      int v = status(part, part);
-      out.emplace_back(v, v);
-    }
+  try {
+    return proxy::parse_status_ranges(text);  // the same syntax as run's --capture-status
+  } catch (const std::invalid_argument& e) {
+    throw usage_error(std::string("invalid status list: ") + e.what());
   }
-  return out;
-}
-
-std::string format_status_list(const std::vector<std::pair<int, int>>& statuses) {
-  std::string out;
-  for (auto [lo, hi] : statuses) {
-    if (!out.empty()) out += ',';
-    out += std::to_string(lo);
-    if (hi != lo) out += '-' + std::to_string(hi);
-  }
-  return out;
 }
 
 std::uint64_t size_option(std::string_view option, std::string_view text) {

@@ -48,8 +48,6 @@ int run_command(const std::function<int()>& body);
 // comma-separated ("500-599,429"). Inclusive ranges within 100–599. Throws
 // usage_error naming the bad part and the forms.
 std::vector<std::pair<int, int>> parse_status_list(std::string_view text);
-// The inverse, ranges merged as given: {{500,599},{429,429}} → "500-599,429".
-std::string format_status_list(const std::vector<std::pair<int, int>>& statuses);
 
 // The retention a running proxy reports on its control socket ("retention": {"rows",
 // "bytes", "days"}); a part it does not report, or no reply at all, is store::retention's

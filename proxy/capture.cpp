@@ -70,13 +70,13 @@ std::string trim(std::string_view s) {
 std::vector<std::pair<int, int>> parse_status_ranges(std::string_view text) {
   std::vector<std::pair<int, int>> out;
   if (text.empty()) throw std::invalid_argument("an empty status list; write e.g. 500-599,429 or 5xx");
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    auto comma = rest.find(',');
-    auto part = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
-    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-    while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
+  // Every item between commas counts, so "500," and "500,,502" are refused.
+  for (std::size_t start = 0; start <= text.size();) {
+    auto comma = text.find(',', start);
+    auto part = text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    start = comma == std::string_view::npos ? text.size() + 1 : comma + 1;
+    while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
+    while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
     if (part.size() == 3 && (part[1] == 'x' || part[1] == 'X') && (part[2] == 'x' || part[2] == 'X') &&
         part[0] >= '1' && part[0] <= '5') {
       int first = (part[0] - '0') * 100;

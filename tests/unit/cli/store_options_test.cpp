@@ -32,11 +32,6 @@ TEST(StatusList, refuses_bad_input_naming_the_part) {
   }
 }
 
-TEST(StatusList, formats_back) {
-  EXPECT_EQ(format_status_list({{500, 599}, {429, 429}}), "500-599,429");
-  EXPECT_EQ(format_status_list(parse_status_list("5xx")), "500-599");
-}
-
 TEST(Size, option_values_are_usage_errors_naming_the_option) {
   EXPECT_EQ(size_option("--retain-bytes", "1GiB"), 1ull << 30);
   EXPECT_EQ(size_option("--retain-bytes", "500MB"), 500'000'000u);
