@@ -11,7 +11,7 @@ import sqlite3
 import pytest
 
 from conftest import (ISO_MS_UTC, build_request, describe_cli, failing_handler, hs_cli,
-                      list_captures, show_capture, store_status, wait_captures)
+                      list_captures, show_capture, store_status, wait_captures, wait_until)
 
 
 def fill(hs, targets):
@@ -65,7 +65,15 @@ def test_status_with_a_running_proxy(proxied):
                      "--capture-status", "500-599,429", "--capture-slow", "2s", "--retain-rows", "123",
                      "--retain-days", "3", "--capture-queue", "77")
     fill(hs, ["/a/", "/b/"])
-    st = store_status(hs.data)
+    # The proxy counts a batch a moment after committing it.
+    st = {}
+
+    def counted() -> bool:
+        nonlocal st
+        st = store_status(hs.data)
+        return (st.get("proxy") or {}).get("writer", {}).get("stored") == 2
+
+    assert wait_until(counted, 10, 0.05), st
     assert set(st) >= {"proxy", "store"}, st
     proxy = st["proxy"]
     assert proxy is not None, st
