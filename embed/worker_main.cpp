@@ -26,10 +26,14 @@ namespace protocol = hindsight::protocol;
 namespace hindsight::worker {
 struct embedded_file {
   const char* module;
-  const unsigned char* data;
-  std::size_t size;
+  const unsigned char* source;
+  std::size_t source_size;
+  const unsigned char* code;  // marshalled code object, in the format of embedded_magic
+  std::size_t code_size;
 };
 extern const embedded_file embedded_files[];
+extern const unsigned char embedded_magic[];
+extern const std::size_t embedded_magic_size;
 }  // namespace hindsight::worker
 
 namespace {
@@ -38,24 +42,34 @@ constexpr const char* embedded_version = HINDSIGHT_PYTHON_VERSION;
 
 // The worker's Python package, served from the bytes compiled into this binary.
 PYBIND11_EMBEDDED_MODULE(_hindsight_embedded, m) {
-  m.def("sources", [] {
+  auto bytes = [](const unsigned char* data, std::size_t size) {
+    return py::bytes(reinterpret_cast<const char*>(data), size);
+  };
+  // name → (source, marshalled code)
+  m.def("modules", [bytes] {
     py::dict out;
     for (const auto* f = hindsight::worker::embedded_files; f->module; ++f)
-      out[py::str(f->module)] = py::bytes(reinterpret_cast<const char*>(f->data), f->size);
+      out[py::str(f->module)] = py::make_tuple(bytes(f->source, f->source_size), bytes(f->code, f->code_size));
     return out;
   });
+  m.def("magic", [bytes] { return bytes(hindsight::worker::embedded_magic, hindsight::worker::embedded_magic_size); });
 }
 
 // A meta-path finder for hindsight_worker.*: the sources never touch the disk. Their
-// file names start with "<hindsight>" so the traceback model can leave them out.
+// file names start with "<hindsight>" so the traceback model can leave them out. The
+// code compiled at build time runs when its magic number is this interpreter's; the
+// source is compiled otherwise (a libpython other than the one built against).
 constexpr const char* install_importer = R"PY(
-import importlib.abc, importlib.util, sys, _hindsight_embedded
+import importlib.util, marshal, sys, _hindsight_embedded
 
-class _EmbeddedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    sources = _hindsight_embedded.sources()
+# Finder and loader by protocol, not by importlib.abc's classes: importing that module
+# costs more than the rest of the worker's own start.
+class _EmbeddedFinder:
+    modules = _hindsight_embedded.modules()
+    precompiled = _hindsight_embedded.magic() == importlib.util.MAGIC_NUMBER
 
     def find_spec(self, name, path=None, target=None):
-        if name not in self.sources:
+        if name not in self.modules:
             return None
         is_pkg = name == "hindsight_worker"
         spec = importlib.util.spec_from_loader(name, self, is_package=is_pkg)
@@ -68,7 +82,11 @@ class _EmbeddedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module):
         name = module.__spec__.name
         module.__file__ = module.__spec__.origin
-        code = compile(self.sources[name], module.__file__, "exec", dont_inherit=True)
+        source, code = self.modules[name]
+        if self.precompiled:
+            code = marshal.loads(code)
+        else:
+            code = compile(source, module.__file__, "exec", dont_inherit=True)
         exec(code, module.__dict__)
 
 sys.meta_path.insert(0, _EmbeddedFinder())

@@ -558,6 +558,21 @@ def test_the_apps_own_set_trace_opens_pdb(tmp_path):
     assert response["body"] == "own-set-trace" and response["debugger_used"] is True
 
 
+def test_breakpoint_importing_pdb_mid_request_is_a_debugger_session(tmp_path):
+    # timeout_s is shorter than the time spent at the prompt: the soft timeout must be
+    # disarmed by the prompt even though pdb was first imported by breakpoint() itself.
+    child = _pdb_session("breakpoint_app:app", APPS, {"method": "GET", "target": "/", "headers": [], "timeout_s": 1})
+    child.expect(r"\(Pdb\) ")
+    child.sendline("p marker")
+    child.expect("'builtin-breakpoint'")
+    child.expect(r"\(Pdb\) ")
+    time.sleep(1.5)
+    child.sendline("c")
+    response = _response_of(child)
+    assert response["body"] == "builtin-breakpoint", response
+    assert response["debugger_used"] is True and response["timed_out"] is False, response
+
+
 def test_run_mode_opens_no_debugger(plain_worker):
     response, _ = plain_worker.request("/break/")
     assert response["debugger_used"] is False

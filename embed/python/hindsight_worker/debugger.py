@@ -1,8 +1,8 @@
 """pdb sessions on the real pdb module, on the worker's stdin/stdout (the parent hands
 the worker its terminal). Modes: stop at the first line of the app's own code,
 breakpoints set from outside, post-mortem; the app's own breakpoint() works as is."""
+import importlib.util
 import os
-import pdb
 import sys
 
 from . import traceback_model
@@ -10,7 +10,10 @@ from . import traceback_model
 _state = {"used": False, "on_enter": None}
 
 
-def _install_interaction_flag():
+def _flag_interactions(pdb):
+    """Wraps pdb.Pdb.interaction, through which every prompt opens (set_trace,
+    breakpoint(), post-mortem, a breakpoint): it marks the request as debugged and runs
+    on_enter."""
     original = pdb.Pdb.interaction
     if getattr(original, "__hindsight__", False):
         return
@@ -25,7 +28,42 @@ def _install_interaction_flag():
     pdb.Pdb.interaction = interaction
 
 
-_install_interaction_flag()
+class _FlagPdbOnImport:
+    """pdb and what it imports cost 10-20 ms of every worker start, and most replays
+    never open a prompt: pdb is imported when first needed, by this module or by the
+    app's own `import pdb`, and flagged as soon as it is."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "pdb":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("pdb")
+        if spec is not None and spec.loader is not None:
+            spec.loader = _FlaggingLoader(spec.loader)
+        return spec
+
+
+class _FlaggingLoader:
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        _flag_interactions(module)
+
+
+if "pdb" in sys.modules:
+    _flag_interactions(sys.modules["pdb"])
+else:
+    sys.meta_path.insert(0, _FlagPdbOnImport())
+
+
+def _pdb():
+    import pdb
+    return pdb
 
 
 def reset(on_enter=None):
@@ -85,7 +123,7 @@ class Session:
 
     def start(self):
         if self.mode == "pdb":
-            p = self.pdb = pdb.Pdb()
+            p = self.pdb = _pdb().Pdb()
             self._set_breaks(p)
 
             dispatch_codes = _view_dispatch_codes()
@@ -105,7 +143,7 @@ class Session:
 
             sys.settrace(first_app_line)
         elif self.breaks:
-            p = self.pdb = pdb.Pdb()
+            p = self.pdb = _pdb().Pdb()
             p.reset()
             self._set_breaks(p)
             if not p.breaks:
@@ -127,6 +165,6 @@ def post_mortem(exc):
     """pdb on the frames of exc (still alive: the model holds no frames, exc does)."""
     if exc is None or exc.__traceback__ is None:
         return
-    p = pdb.Pdb()
+    p = _pdb().Pdb()
     p.reset()
     p.interaction(None, exc.__traceback__)
