@@ -230,7 +230,11 @@ int replay(const replay_options& o) {
     auto proxy = ask_running_proxy(where.control);
     replay::session_settings session;
     session.app = choose_app(o, proxy, id);
-    session.worker = {.executable = worker, .python = o.python, .interactive = debugger};
+    // On a terminal the worker gets it even without a debugger flag: the app's own
+    // breakpoint() or pdb.set_trace() then opens a prompt there, with a debugger's time.
+    const bool interactive = debugger || (!o.json && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO));
+    session.worker = {.executable = worker, .python = o.python, .interactive = interactive};
+    if (o.timeout.empty()) session.prompt_timeout = debugger_timeout;
     session.timeout = timeout;
     session.load_timeout = std::max<std::chrono::milliseconds>(timeout, std::chrono::seconds(60));
 
@@ -242,7 +246,7 @@ int replay(const replay_options& o) {
     replay::replay_result result;
     const auto started_us = now_us();
     {
-      terminal_guard terminal(debugger);
+      terminal_guard terminal(interactive);
       std::fflush(stdout);
       result = replay::run_session(session, request);
     }

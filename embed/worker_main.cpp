@@ -40,6 +40,9 @@ namespace {
 
 constexpr const char* embedded_version = HINDSIGHT_PYTHON_VERSION;
 
+// The protocol socket, once serve() runs: events go out on it between frames.
+int event_fd = -1;
+
 // The worker's Python package, served from the bytes compiled into this binary.
 PYBIND11_EMBEDDED_MODULE(_hindsight_embedded, m) {
   auto bytes = [](const unsigned char* data, std::size_t size) {
@@ -53,6 +56,16 @@ PYBIND11_EMBEDDED_MODULE(_hindsight_embedded, m) {
     return out;
   });
   m.def("magic", [bytes] { return bytes(hindsight::worker::embedded_magic, hindsight::worker::embedded_magic_size); });
+  // A message to the parent in the middle of a request (e.g. "a pdb prompt opened").
+  m.def("send_event", [](const std::string& header) {
+    if (event_fd < 0) return;
+    py::gil_scoped_release unlocked;
+    try {
+      protocol::write_frame(event_fd, header, "");
+    } catch (const protocol::error&) {
+      // The parent is gone; the request's own answer will fail the same way.
+    }
+  });
 }
 
 // A meta-path finder for hindsight_worker.*: the sources never touch the disk. Their
@@ -189,6 +202,7 @@ void configure(PyConfig& config, const std::optional<hindsight::worker::target_i
 }
 
 int serve(int fd) {
+  event_fd = fd;
   py::module_ dispatch = py::module_::import("hindsight_worker.dispatch");
   py::object handle = dispatch.attr("handle");
   {

@@ -2,8 +2,10 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <tuple>
 #include <vector>
 
 #include "cli/json_output.hpp"
@@ -174,10 +176,23 @@ replay_result run_session(const session_settings& s, const worker_request& reque
     started = clock::now();
     talk.send(request.header, request.body, "while the request ran");
     // The worker's own stop comes first; the margin lets its answer arrive before the kill.
-    auto [response, body] =
-        talk.receive(s.timeout + s.grace, "while the request ran",
-                     "the request did not finish within " + seconds_text(s.timeout) +
-                         "; the worker was stopped (--timeout to allow longer)");
+    auto allowed = s.timeout;
+    auto deadline = clock::now() + s.timeout + s.grace;
+    json::object response;
+    std::string body;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+      std::tie(response, body) =
+          talk.receive(std::max(left, std::chrono::milliseconds(0)), "while the request ran",
+                       "the request did not finish within " + seconds_text(allowed) +
+                           "; the worker was stopped (--timeout to allow longer)");
+      if (type_of(response) != "debugger") break;
+      // A developer at a prompt is not a runaway request.
+      if (s.prompt_timeout > allowed) {
+        allowed = s.prompt_timeout;
+        deadline = clock::now() + s.prompt_timeout + s.grace;
+      }
+    }
     r.duration_ms = std::chrono::duration<double, std::milli>(clock::now() - started).count();
     if (type_of(response) == "error") {
       stopped e{outcome::error, "the worker could not run the request: " + message_of(response)};

@@ -17,6 +17,9 @@ struct session_settings {
   app_spec app;
   // From sending the request to its response; then SIGTERM, SIGKILL after `grace`.
   std::chrono::milliseconds timeout{60'000};
+  // When a pdb prompt opens in the request (the app's own breakpoint() in a replay that
+  // did not ask for a debugger), the time allowed from then on; 0 keeps `timeout`.
+  std::chrono::milliseconds prompt_timeout{0};
   // For the interpreter to start and the app to import.
   std::chrono::milliseconds load_timeout{60'000};
   std::chrono::milliseconds grace{2'000};

@@ -345,3 +345,56 @@ def test_django_pdb_stops_in_the_view(start_app, workdir):
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+
+WORKER_APPS = Path(__file__).resolve().parent / "worker_apps"
+
+
+def test_the_apps_own_set_trace_opens_pdb_in_the_terminal(start_app, workdir):
+    import pexpect
+    hs = start_app("flask", hs_args=["--capture-status", "400-599"])
+    r = hs.request(build_request("GET", "/set-trace/"))
+    assert r.status == 404, r
+    [row] = wait_captures(hs.data, 1)
+    # The app is one whose code calls pdb.set_trace() itself (no --pdb given).
+    child = spawn_replay(hs.data, row["id"], "--app", "plain_app", "--chdir", str(WORKER_APPS), env={})
+    try:
+        child.expect(r"plain_app\.py\(\d+\)application\(\)")
+        child.expect(r"\(Pdb\) ")
+        child.sendline("p marker")
+        child.expect("'own-set-trace'")
+        child.expect(r"\(Pdb\) ")
+        child.sendline("c")
+        child.expect(r"replay \d+ of capture %d: 200" % row["id"])
+        child.expect("own-set-trace")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, child.before
+
+
+def test_a_virtualenv_given_with_python_provides_its_packages(start_app, workdir, tmp_path):
+    import subprocess
+    hs = start_app("flask")
+    trigger(hs, "GET", "/boom/", b"", None)
+    [row] = wait_captures(hs.data, 1)
+    venv = tmp_path / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = venv / "lib" / ("python%d.%d" % sys.version_info[:2]) / "site-packages"
+    if not site.is_dir():  # the test runs under another interpreter than the venv's
+        [site] = (venv / "lib").glob("python3.*/site-packages")
+    (site / "only_in_the_venv.py").write_text("MARK = 'from the venv'\n")
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "venv_app.py").write_text(
+        "import sys, only_in_the_venv\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [(only_in_the_venv.MARK + '|' + sys.prefix).encode()]\n")
+    args = ["--app", "venv_app:app", "--chdir", str(app_dir)]
+    # Without the venv the module is missing: a clear import error, not a crash.
+    p = replay(hs.data, row["id"], *args, env={})
+    assert p.returncode == 1 and "only_in_the_venv" in p.stderr.decode(), describe_cli(p)
+    result = replay_json(hs.data, row["id"], *args, "--python", str(venv / "bin" / "python"), env={})
+    assert result["status"] == 200, result
+    assert base64.b64decode(result["body_base64"]).decode() == f"from the venv|{venv}", result

@@ -556,6 +556,7 @@ def test_the_apps_own_set_trace_opens_pdb(tmp_path):
     child.sendline("c")
     response = _response_of(child)
     assert response["body"] == "own-set-trace" and response["debugger_used"] is True
+    assert response["events"] == [{"type": "debugger", "event": "prompt"}], response
 
 
 def test_breakpoint_importing_pdb_mid_request_is_a_debugger_session(tmp_path):

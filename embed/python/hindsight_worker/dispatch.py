@@ -7,6 +7,12 @@ import traceback
 
 from . import loader, runner, traceback_model
 
+try:
+    from _hindsight_embedded import send_event as _send_event
+except ImportError:  # imported outside the worker binary (nothing to tell)
+    def _send_event(header):
+        pass
+
 PROTOCOL = 1
 
 
@@ -66,7 +72,9 @@ def _request(msg, body):
     if _State.app is None:
         return _error("protocol", "request before load: send a load message first", exit_after=True)
     try:
-        fields, response_body = runner.run_request(_State.app, msg, body, _State.chdir)
+        fields, response_body = runner.run_request(_State.app, msg, body, _State.chdir,
+                                                   on_prompt=lambda: _send_event(_header({"type": "debugger",
+                                                                                          "event": "prompt"})))
     except Exception as exc:
         traceback.print_exc()
         return _error("app", "cannot run the request: %s: %s" % (type(exc).__name__, traceback_model.safe_str(exc)), exc)

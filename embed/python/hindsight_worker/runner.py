@@ -80,8 +80,10 @@ def _disarm(previous):
         signal.signal(signal.SIGALRM, previous)
 
 
-def run_request(app, request, body, chdir=None):
-    """→ (response header dict without "type", response body bytes)."""
+def run_request(app, request, body, chdir=None, on_prompt=None):
+    """→ (response header dict without "type", response body bytes). on_prompt runs
+    when the request's first pdb prompt opens (the parent then allows a developer's
+    time instead of the request's)."""
     mode = request.get("mode") or "run"
     if mode not in ("run", "pdb", "post_mortem"):
         raise ValueError("unknown mode %r: expected run, pdb or post_mortem" % mode)
@@ -99,7 +101,16 @@ def run_request(app, request, body, chdir=None):
     # No soft stop while a developer may sit at a prompt; the parent's timeout (an
     # hour by default for debugger modes) still applies.
     timer = _soft_timeout(request.get("timeout_s")) if mode == "run" and not request.get("breaks") else None
-    debugger.reset(on_enter=lambda: signal.setitimer(signal.ITIMER_REAL, 0))
+    prompted = []
+
+    def on_enter():
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        if not prompted:
+            prompted.append(True)
+            if on_prompt is not None:
+                on_prompt()
+
+    debugger.reset(on_enter=on_enter)
     containment = Containment(rollback)
     started = time.monotonic()
     try:

@@ -1,6 +1,7 @@
 """Test-only parent for the worker's pdb tests: run under a pty by pexpect, it hands
 the worker that terminal as stdin/stdout, sends load and one request, and prints
-the response as one `RESPONSE {json}` line.
+the response as one `RESPONSE {json}` line, with the events that came before it in
+its "events" field.
 
 usage: pdb_parent.py WORKER APP CHDIR REQUEST_JSON [ENV_JSON]"""
 import json
@@ -46,8 +47,13 @@ def main():
         print("LOAD FAILED", json.dumps(loaded), flush=True)
         return 1
     send(parent, dict(json.loads(request), type="request"))
+    events = []
     response, body = recv(parent)
+    while response["type"] == "debugger":  # a prompt opened: events come before the response
+        events.append(response)
+        response, body = recv(parent)
     response["body"] = body.decode("latin-1")
+    response["events"] = events
     print("RESPONSE " + json.dumps(response), flush=True)
     parent.close()
     return proc.wait()

@@ -51,6 +51,9 @@ send({"type": "loaded", "app": load["app"]})
 request, body = receive()
 if behaviour == "sleep":
     time.sleep(30)
+if behaviour == "prompt":  # a pdb prompt opens and the developer takes a while
+    send({"type": "debugger", "event": "prompt"})
+    time.sleep(1)
 if behaviour == "segv":
     print("fake: about to crash", file=sys.stderr, flush=True)
     os.kill(os.getpid(), signal.SIGSEGV)
@@ -79,7 +82,8 @@ worker_request request() {
   return r;
 }
 
-replay_result run(const char* behaviour, std::string app = "good:app", std::chrono::milliseconds timeout = 5s) {
+replay_result run(const char* behaviour, std::string app = "good:app", std::chrono::milliseconds timeout = 5s,
+                  std::chrono::milliseconds prompt_timeout = 0ms) {
   static fake worker;
   ::setenv("FAKE_WORKER", behaviour, 1);
   session_settings s;
@@ -88,6 +92,7 @@ replay_result run(const char* behaviour, std::string app = "good:app", std::chro
   s.app.chdir = "/tmp";
   s.app.env = {{"K", "v"}};
   s.timeout = timeout;
+  s.prompt_timeout = prompt_timeout;
   s.load_timeout = 5s;
   s.grace = 500ms;
   return run_session(s, request());
@@ -115,6 +120,17 @@ TEST(Session, stops_a_request_that_outlives_its_timeout) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
   EXPECT_EQ(r.how, outcome::timeout);
   EXPECT_EQ(r.error, "the request did not finish within 0.3 s; the worker was stopped (--timeout to allow longer)");
+}
+
+TEST(Session, a_prompt_in_the_request_allows_the_prompt_timeout) {
+  auto r = run("prompt", "good:app", 300ms, 10s);
+  ASSERT_EQ(r.how, outcome::completed) << r.error;
+  EXPECT_EQ(r.response.at("status"), "500 Internal Server Error");
+}
+
+TEST(Session, without_a_prompt_timeout_a_prompt_keeps_the_request_timeout) {
+  auto r = run("prompt", "good:app", 300ms);
+  EXPECT_EQ(r.how, outcome::timeout) << r.error;
 }
 
 TEST(Session, reports_a_crash_with_its_signal_and_stderr_tail) {
