@@ -4,19 +4,28 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <span>
 
 #include "cli/capture_view.hpp"
 #include "cli/json_output.hpp"
 #include "cli/store_options.hpp"
 #include "cli/text_encoding.hpp"
+#include "cli/text_table.hpp"
+#include "cli/time_format.hpp"
+#include "replay/result_view.hpp"
 #include "store/queries.hpp"
+#include "store/replays.hpp"
+#include "store/schema.hpp"
 
 namespace hindsight::cli {
 namespace {
+
+namespace json = boost::json;
 
 // All of it, or an error: stdout may be a pipe that is slow, or closed.
 void write_all(int fd, std::string_view bytes) {
@@ -26,6 +35,53 @@ void write_all(int fd, std::string_view bytes) {
     if (n <= 0) throw std::runtime_error(std::string("cannot write the request to stdout: ") + std::strerror(errno));
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
+}
+
+// The replays of a capture, newest first; none from a file older than the replays table.
+std::vector<store::replay_record> replays_of(const std::filesystem::path& database, std::int64_t capture_id) {
+  store::sqlite::database db(database, store::sqlite::open_mode::read_only);
+  if (store::schema_version(db) < 2) return {};
+  return store::list_replays(db, capture_id, 0);
+}
+
+json::object replay_summary_json(const store::replay_record& r) {
+  json::value exception_type = nullptr;
+  if (!r.exception_json.empty()) {
+    boost::system::error_code ec;
+    auto model = json::parse(r.exception_json, ec);
+    if (!ec && model.is_object())
+      if (auto* t = model.as_object().if_contains("type")) exception_type = *t;
+  }
+  return {{"id", r.id},
+          {"time", iso8601_ms(r.time_us)},
+          {"mode", r.mode},
+          {"outcome", r.outcome},
+          {"status", r.status ? json::value(*r.status) : json::value(nullptr)},
+          {"exception_type", std::move(exception_type)},
+          {"duration_ms", r.duration_ms}};
+}
+
+std::string replays_text(std::int64_t capture_id, const std::vector<store::replay_record>& replays) {
+  if (replays.empty()) return "\nNot replayed yet: hindsight replay " + std::to_string(capture_id) + "\n";
+  text_table table({{"REPLAY", text_table::align::right},
+                    {"TIME"},
+                    {"MODE"},
+                    {"STATUS", text_table::align::right},
+                    {"OUTCOME"},
+                    {"EXCEPTION"}});
+  constexpr std::size_t shown = 10;
+  for (const auto& r : std::span(replays).first(std::min(shown, replays.size()))) {
+    auto summary = replay_summary_json(r);
+    auto& type = summary.at("exception_type");
+    table.add_row({std::to_string(r.id), iso8601_seconds(r.time_us), r.mode,
+                   r.status ? std::to_string(*r.status) : "-", r.outcome,
+                   type.is_string() ? escape_controls(type.as_string()) : "-"});
+  }
+  std::string older = replays.size() > shown
+                          ? "(" + std::to_string(replays.size() - shown) + " older replays not shown; --json lists all)\n"
+                          : "";
+  return "\nReplays (newest first; hindsight show " + std::to_string(capture_id) + " --replay N shows one):\n" +
+         table.render() + older;
 }
 
 }  // namespace
@@ -40,10 +96,15 @@ void add_show_command(CLI::App& app, show_options& o) {
                             "framing rewritten to one Content-Length)");
   auto* json = cmd->add_flag("--json", o.json, "Print one JSON object (the fields are a stable interface)");
   raw->excludes(json);
+  auto* replay = cmd->add_option("--replay", o.replay,
+                                 "Show stored replay N of this capture (as `hindsight replay` printed it) instead")
+                     ->check(CLI::PositiveNumber);
+  replay->excludes(raw);
   cmd->add_option("--body-limit", o.body_limit, "Bytes of a text body shown (0: all)")->capture_default_str();
   cmd->footer(
       "Examples:\n"
       "  hindsight show 42\n"
+      "  hindsight show 42 --replay 7                          # replay 7 of capture 42, traceback included\n"
       "  hindsight show 42 --raw | nc -U .hindsight/app.sock   # send it to the app again");
 }
 
@@ -98,7 +159,42 @@ int show(const show_options& o) {
       write_all(STDOUT_FILENO, rebuild_request(*c));
       return 0;
     }
-    std::string out = o.json ? to_json_text(capture_to_json(*c, o.reveal)) + "\n" : capture_text(*c, settings);
+    auto replays = replays_of(where.database, id);
+    if (o.replay) {
+      auto row = std::find_if(replays.begin(), replays.end(), [&](const auto& r) { return r.id == o.replay; });
+      if (row == replays.end())
+        throw std::runtime_error("capture " + std::to_string(id) + " has no replay " + std::to_string(o.replay) +
+                                 (replays.empty() ? std::string(" (it was never replayed: hindsight replay ") +
+                                                        std::to_string(id) + ")"
+                                                  : " (`hindsight show " + std::to_string(id) + "` lists its replays)"));
+      auto result = replay::result_from_record(*row);
+      std::string out;
+      if (o.json) {
+        auto obj = replay::result_to_json(result);
+        obj["time"] = iso8601_ms(row->time_us);
+        obj["mode"] = row->mode;
+        obj["app"] = row->app_spec;
+        out = to_json_text(obj) + "\n";
+      } else {
+        out = "(stored " + iso8601_seconds(row->time_us) + "; mode " + row->mode + "; app " + row->app_spec + ")\n" +
+              replay::result_text(result, settings.body_limit);
+        if (result.how != replay::outcome::completed) out += "not completed: " + result.error + "\n";
+      }
+      std::fflush(stdout);
+      write_all(STDOUT_FILENO, out);
+      return 0;
+    }
+
+    std::string out;
+    if (o.json) {
+      auto obj = capture_to_json(*c, o.reveal);
+      json::array listed;
+      for (const auto& r : replays) listed.push_back(replay_summary_json(r));
+      obj["replays"] = std::move(listed);
+      out = to_json_text(obj) + "\n";
+    } else {
+      out = capture_text(*c, settings) + replays_text(id, replays);
+    }
     std::fflush(stdout);
     write_all(STDOUT_FILENO, out);
     return 0;

@@ -7,6 +7,7 @@
 
 #include "cli/capture_view.hpp"
 #include "cli/text_encoding.hpp"
+#include "store/replays.hpp"
 
 namespace hindsight::replay {
 namespace {
@@ -134,6 +135,25 @@ std::string traceback_text(const json::object& model) {
   frames_text(model, out);
   out += exception_line(model);
   return out;
+}
+
+replay_result result_from_record(const store::replay_record& row) {
+  replay_result r;
+  r.capture_id = row.capture_id;
+  r.replay_id = row.id;
+  r.how = outcome::error;
+  for (auto o : {outcome::completed, outcome::timeout, outcome::crashed, outcome::error})
+    if (row.outcome == to_string(o)) r.how = o;
+  r.error = row.error;
+  // Written by this program; a row that does not parse is shown without that part.
+  boost::system::error_code ec;
+  if (!row.result_json.empty())
+    if (auto v = json::parse(row.result_json, ec); !ec && v.is_object()) r.response = std::move(v.as_object());
+  if (!row.exception_json.empty())
+    if (auto v = json::parse(row.exception_json, ec); !ec) r.exception = std::move(v);
+  r.body = row.body;
+  r.duration_ms = row.duration_ms;
+  return r;
 }
 
 json::object result_to_json(const replay_result& r) {

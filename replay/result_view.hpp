@@ -11,6 +11,10 @@
 #include <string>
 #include <string_view>
 
+namespace hindsight::store {
+struct replay_record;
+}
+
 namespace hindsight::replay {
 
 // How a replay ended, whatever the app answered.
@@ -28,6 +32,9 @@ struct replay_result {
   double duration_ms = 0;          // wall clock of the request, as the parent measured it
   std::string stderr_tail;         // the worker's last stderr lines, for crashes
 };
+
+// A stored replay (`replays` table) as the result it was, to show it again.
+replay_result result_from_record(const store::replay_record& row);
 
 // "500 Internal Server Error" → {500, "Internal Server Error"}; nullopt when it is not
 // a status line (the app gave none).

@@ -170,6 +170,55 @@ def test_every_attempt_is_stored(start_app, workdir):
     assert rows == [(row["id"], "completed", 500, "run", "app:app", "ZeroDivisionError")] * 2, rows
 
 
+def test_show_lists_the_replays_and_shows_a_stored_one_again(start_app, workdir):
+    hs = start_app("flask")
+    trigger(hs, "GET", "/boom/", b"", None)
+    trigger(hs, "GET", "/orders/7/total/", b"", None)
+    rows = wait_captures(hs.data, 2)
+    boom = next(r for r in rows if r["target"] == "/boom/")
+    other = next(r for r in rows if r["target"] != "/boom/")
+
+    p = hs_cli("show", boom["id"], data=hs.data)
+    assert p.returncode == 0 and f"Not replayed yet: hindsight replay {boom['id']}" in p.stdout.decode(), describe_cli(p)
+
+    ok = replay_json(hs.data, boom["id"], env=app_env(workdir))
+    failed = replay(hs.data, boom["id"], "--app", "no_such_module:app")
+    assert failed.returncode == 1, describe_cli(failed)
+
+    p = hs_cli("show", boom["id"], data=hs.data)
+    assert p.returncode == 0, describe_cli(p)
+    out = p.stdout.decode()
+    assert f"hindsight show {boom['id']} --replay N" in out, out
+    listed = [line.split() for line in out.splitlines() if re.match(r"^\s*\d+\s+\d{4}-", line)]
+    assert [(int(f[0]), f[2], f[3], f[4]) for f in listed] == [
+        (ok["replay_id"] + 1, "run", "-", "error"), (ok["replay_id"], "run", "500", "completed")], out
+    assert listed[1][5] == "ZeroDivisionError", out
+
+    shown = hs_cli("show", boom["id"], "--json", data=hs.data)
+    replays = json.loads(shown.stdout)["replays"]
+    assert [(r["id"], r["outcome"], r["status"], r["exception_type"]) for r in replays] == [
+        (ok["replay_id"] + 1, "error", None, "ModuleNotFoundError"),
+        (ok["replay_id"], "completed", 500, "ZeroDivisionError")], replays
+
+    # The stored replay, as replay printed it: the same JSON fields, the same traceback.
+    p = hs_cli("show", boom["id"], "--replay", ok["replay_id"], "--json", data=hs.data)
+    assert p.returncode == 0, describe_cli(p)
+    again = json.loads(p.stdout)
+    for key in ("capture_id", "replay_id", "status", "headers", "body_base64", "exception", "rolled_back", "outcome"):
+        assert again[key] == ok[key], key
+    assert again["mode"] == "run" and again["app"] == "app:app" and again["time"].endswith("Z"), again
+    p = hs_cli("show", boom["id"], "--replay", ok["replay_id"], data=hs.data)
+    text = p.stdout.decode()
+    assert p.returncode == 0 and f"replay {ok['replay_id']} of capture {boom['id']}" in text, describe_cli(p)
+    assert "ZeroDivisionError" in text and re.search(r'File ".*app\.py", line \d+', text), text
+
+    # Another capture's replay, or none at all: a clear error.
+    p = hs_cli("show", other["id"], "--replay", ok["replay_id"], data=hs.data)
+    assert p.returncode == 1 and f"capture {other['id']} has no replay {ok['replay_id']}" in p.stderr.decode(), \
+        describe_cli(p)
+    assert f"hindsight replay {other['id']}" in p.stderr.decode(), describe_cli(p)
+
+
 def test_missing_worker_is_a_clear_error(start_app, workdir, tmp_path):
     hs = start_app("flask")
     trigger(hs, "GET", "/boom/", b"", None)
