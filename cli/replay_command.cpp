@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include <charconv>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 
@@ -78,6 +79,7 @@ struct proxy_facts {
   bool supervised = false;
   std::vector<std::string> argv;
   std::string cwd;
+  std::string python;  // the interpreter the supervised app runs under, "" unknown
 };
 
 proxy_facts ask_running_proxy(const std::filesystem::path& control) {
@@ -98,6 +100,7 @@ proxy_facts ask_running_proxy(const std::filesystem::path& control) {
       for (const auto& v : argv->as_array())
         if (v.is_string()) f.argv.emplace_back(v.as_string());
     if (auto* cwd = app.if_contains("cwd"); cwd && cwd->is_string()) f.cwd = std::string(cwd->as_string());
+    if (auto* py = app.if_contains("python"); py && py->is_string()) f.python = std::string(py->as_string());
   }
   return f;
 }
@@ -233,7 +236,12 @@ int replay(const replay_options& o) {
     // On a terminal the worker gets it even without a debugger flag: the app's own
     // breakpoint() or pdb.set_trace() then opens a prompt there, with a debugger's time.
     const bool interactive = debugger || (!o.json && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO));
-    session.worker = {.executable = worker, .python = o.python, .interactive = interactive};
+    // The app's own interpreter (its virtualenv) unless told: --python, else $VIRTUAL_ENV
+    // (the worker reads it), else the one the running proxy's app runs under.
+    std::string python = o.python;
+    const char* virtual_env = std::getenv("VIRTUAL_ENV");
+    if (python.empty() && !(virtual_env && *virtual_env)) python = proxy.python;
+    session.worker = {.executable = worker, .python = python, .interactive = interactive};
     if (o.timeout.empty()) session.prompt_timeout = debugger_timeout;
     session.timeout = timeout;
     session.load_timeout = std::max<std::chrono::milliseconds>(timeout, std::chrono::seconds(60));

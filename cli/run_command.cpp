@@ -21,6 +21,7 @@
 #include "cli/data_dir.hpp"
 #include "cli/duration.hpp"
 #include "proxy/app_command.hpp"
+#include "proxy/app_interpreter.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/server.hpp"
 #include "proxy/supervisor.hpp"
@@ -111,6 +112,13 @@ std::string control_answer(std::string_view request, const control_facts& f) {
     std::error_code cwd_error;
     auto cwd = std::filesystem::current_path(cwd_error);
     app["cwd"] = cwd_error ? json::value(nullptr) : json::value(cwd.string());
+    // The app inherits this process's environment: its PATH and VIRTUAL_ENV.
+    const char* path_env = std::getenv("PATH");
+    const char* virtual_env = std::getenv("VIRTUAL_ENV");
+    auto python = proxy::app_interpreter(f.command, cwd_error ? std::string() : cwd.string(),
+                                         path_env ? path_env : "/usr/local/bin:/usr/bin:/bin",
+                                         virtual_env ? virtual_env : "");
+    app["python"] = python ? json::value(*python) : json::value(nullptr);
   }
   json::object reply{
       {"pid", ::getpid()},

@@ -14,9 +14,17 @@ struct target_interpreter {
   std::string source;      // "--python" or "$VIRTUAL_ENV", for messages
 };
 
+// The interpreter this worker was built against: its version is known without asking.
+struct known_interpreter {
+  std::string executable;
+  std::string version;
+};
+
 // --python wins over $VIRTUAL_ENV; nullopt when neither is given (the worker then
-// runs as the embedded interpreter's own installation).
-std::optional<target_interpreter> find_target_interpreter(const std::optional<std::string>& python_flag);
+// runs as the embedded interpreter's own installation). Its version comes from a
+// pyvenv.cfg, else from `known` when it is the same file, else by running it.
+std::optional<target_interpreter> find_target_interpreter(const std::optional<std::string>& python_flag,
+                                                          const known_interpreter& known = {});
 
 // major.minor of an interpreter: the `version`/`version_info` line of the pyvenv.cfg
 // next to it (a venv), else asks the interpreter itself. Empty when neither works.

@@ -243,7 +243,7 @@ int main(int argc, char** argv) {
   ::fcntl(opts.fd, F_SETFD, ::fcntl(opts.fd, F_GETFD) | FD_CLOEXEC);
   ::signal(SIGPIPE, SIG_IGN);
 
-  auto target = hindsight::worker::find_target_interpreter(opts.python);
+  auto target = hindsight::worker::find_target_interpreter(opts.python, {HINDSIGHT_PYTHON_EXECUTABLE, embedded_version});
   if (target) {
     if (::access(target->executable.c_str(), X_OK) != 0) {
       std::string msg = "the app's interpreter " + target->executable + " (from " + target->source +

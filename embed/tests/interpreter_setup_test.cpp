@@ -61,6 +61,16 @@ TEST(InterpreterSetup, virtual_env_names_bin_python) {
   EXPECT_EQ(t->executable, (v.root / "bin" / "python").string());
 }
 
+TEST(InterpreterSetup, the_built_in_interpreter_is_not_asked_its_version) {
+  // "9.9" can only come from `known`: asking /usr/bin/python3 would say 3.x.
+  auto t = find_target_interpreter(std::string("/usr/bin/python3"), {"/usr/bin/python3", "9.9"});
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->version, "9.9");
+  auto other = find_target_interpreter(std::string("/usr/bin/python3"), {"/bin/sh", "9.9"});
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->version, HINDSIGHT_TEST_PYTHON_VERSION);
+}
+
 TEST(InterpreterSetup, nothing_given_means_the_embedded_installation) {
   ::unsetenv("VIRTUAL_ENV");
   EXPECT_FALSE(find_target_interpreter(std::nullopt));

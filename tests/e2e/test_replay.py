@@ -422,6 +422,36 @@ def test_the_apps_own_set_trace_opens_pdb_in_the_terminal(start_app, workdir):
     assert child.exitstatus == 0, child.before
 
 
+def test_the_apps_virtualenv_is_inferred_from_the_supervised_command(hindsight_factory, workdir, tmp_path):
+    import subprocess
+    from conftest import Addr, free_port, store_status
+    venv = tmp_path / "venv"
+    # With the system's packages (gunicorn) and one module only this venv has.
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
+                   check=True)
+    [site] = (venv / "lib").glob("python3.*/site-packages")
+    (site / "only_in_the_venv.py").write_text("MARK = 'from the venv'\n")
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    (app_dir / "venv_app.py").write_text(
+        "import sys, only_in_the_venv\n"
+        "def app(environ, start_response):\n"
+        "    start_response('500 Internal Server Error', [('Content-Type', 'text/plain')])\n"
+        "    return [(only_in_the_venv.MARK + '|' + sys.prefix).encode()]\n")
+    port = free_port()
+    hs = hindsight_factory(["--", str(venv / "bin" / "python"), "-m", "gunicorn", "--chdir", str(app_dir),
+                            "-b", f"127.0.0.1:{port}", "-w", "1", "venv_app:app"],
+                           listen=Addr.tcp("127.0.0.1", port))
+    r = hs.request(build_request("GET", "/venv/"))
+    assert r.status == 500 and r.body == f"from the venv|{venv}".encode(), r
+    [row] = wait_captures(hs.data, 1)
+    assert store_status(hs.data)["proxy"]["app"]["python"] == str(venv / "bin" / "python")
+    # No --app, no --python, no $VIRTUAL_ENV: all from the running proxy.
+    result = replay_json(hs.data, row["id"], env={})
+    assert result["status"] == 500, result
+    assert base64.b64decode(result["body_base64"]).decode() == f"from the venv|{venv}", result
+
+
 def test_a_virtualenv_given_with_python_provides_its_packages(start_app, workdir, tmp_path):
     import subprocess
     hs = start_app("flask")
