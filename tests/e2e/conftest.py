@@ -1339,6 +1339,25 @@ def gunicorn_args(port: int, chdir: Path, app: str, *extra: str, workers: int = 
             *extra, app]
 
 
+def make_venv_app(root: Path, status: str = "200 OK", system_site_packages: bool = False) -> tuple[Path, Path]:
+    """(venv, app_dir): a virtualenv of PYTHON holding a module only it has, and a
+    directory whose `venv_app:app` imports that module and answers `status` with
+    "MARK|sys.prefix" — it imports only where the venv's packages are seen."""
+    venv = root / "venv"
+    subprocess.run([PYTHON, "-m", "venv", "--without-pip", *(["--system-site-packages"] if system_site_packages else []),
+                    str(venv)], check=True)
+    [site] = (venv / "lib").glob("python3.*/site-packages")
+    (site / "only_in_the_venv.py").write_text("MARK = 'from the venv'\n")
+    app_dir = root / "app"
+    app_dir.mkdir()
+    (app_dir / "venv_app.py").write_text(
+        "import sys, only_in_the_venv\n"
+        "def app(environ, start_response):\n"
+        f"    start_response({status!r}, [('Content-Type', 'text/plain')])\n"
+        "    return [(only_in_the_venv.MARK + '|' + sys.prefix).encode()]\n")
+    return venv, app_dir
+
+
 @pytest.fixture
 def start_app(hindsight_factory, workdir):
     """start_app('django'|'flask', *gunicorn_extra, hs_args=[...]) -> Hindsight in front of gunicorn.

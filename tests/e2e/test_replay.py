@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (HINDSIGHT_BIN, build_request, clean_env, describe_cli, hs_cli, wait_captures, wait_until)
+from conftest import (HINDSIGHT_BIN, build_request, clean_env, describe_cli, hs_cli, make_venv_app, wait_captures,
+                      wait_until)
 
 WORKER_BIN = Path(HINDSIGHT_BIN).parent / "hindsight-worker"
 
@@ -423,21 +424,9 @@ def test_the_apps_own_set_trace_opens_pdb_in_the_terminal(start_app, workdir):
 
 
 def test_the_apps_virtualenv_is_inferred_from_the_supervised_command(hindsight_factory, workdir, tmp_path):
-    import subprocess
     from conftest import Addr, free_port, store_status
-    venv = tmp_path / "venv"
-    # With the system's packages (gunicorn) and one module only this venv has.
-    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
-                   check=True)
-    [site] = (venv / "lib").glob("python3.*/site-packages")
-    (site / "only_in_the_venv.py").write_text("MARK = 'from the venv'\n")
-    app_dir = tmp_path / "app"
-    app_dir.mkdir()
-    (app_dir / "venv_app.py").write_text(
-        "import sys, only_in_the_venv\n"
-        "def app(environ, start_response):\n"
-        "    start_response('500 Internal Server Error', [('Content-Type', 'text/plain')])\n"
-        "    return [(only_in_the_venv.MARK + '|' + sys.prefix).encode()]\n")
+    # With the system's packages (gunicorn): the app runs from the venv's python.
+    venv, app_dir = make_venv_app(tmp_path, "500 Internal Server Error", system_site_packages=True)
     port = free_port()
     hs = hindsight_factory(["--", str(venv / "bin" / "python"), "-m", "gunicorn", "--chdir", str(app_dir),
                             "-b", f"127.0.0.1:{port}", "-w", "1", "venv_app:app"],
@@ -453,23 +442,10 @@ def test_the_apps_virtualenv_is_inferred_from_the_supervised_command(hindsight_f
 
 
 def test_a_virtualenv_given_with_python_provides_its_packages(start_app, workdir, tmp_path):
-    import subprocess
     hs = start_app("flask")
     trigger(hs, "GET", "/boom/", b"", None)
     [row] = wait_captures(hs.data, 1)
-    venv = tmp_path / "venv"
-    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = venv / "lib" / ("python%d.%d" % sys.version_info[:2]) / "site-packages"
-    if not site.is_dir():  # the test runs under another interpreter than the venv's
-        [site] = (venv / "lib").glob("python3.*/site-packages")
-    (site / "only_in_the_venv.py").write_text("MARK = 'from the venv'\n")
-    app_dir = tmp_path / "app"
-    app_dir.mkdir()
-    (app_dir / "venv_app.py").write_text(
-        "import sys, only_in_the_venv\n"
-        "def app(environ, start_response):\n"
-        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-        "    return [(only_in_the_venv.MARK + '|' + sys.prefix).encode()]\n")
+    venv, app_dir = make_venv_app(tmp_path)
     args = ["--app", "venv_app:app", "--chdir", str(app_dir)]
     # Without the venv the module is missing: a clear import error, not a crash.
     p = replay(hs.data, row["id"], *args, env={})

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DJANGO_DIR, FLASK_DIR, GUNICORN, HINDSIGHT_BIN, PYTHON, E2E, free_port_for_worker_tests
+from conftest import (DJANGO_DIR, FLASK_DIR, GUNICORN, HINDSIGHT_BIN, PYTHON, E2E, free_port_for_worker_tests,
+                      make_venv_app)
 
 WORKER_BIN = os.environ.get("HINDSIGHT_WORKER_BIN") or str(Path(HINDSIGHT_BIN).parent / "hindsight-worker")
 APPS = E2E / "worker_apps"
@@ -260,17 +261,7 @@ def test_python_version_mismatch_is_a_clear_error(tmp_path):
 
 
 def test_virtualenv_packages_are_visible(worker_factory, tmp_path):
-    venv = tmp_path / "venv"
-    subprocess.run([PYTHON, "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = venv / "lib" / ("python%d.%d" % sys.version_info[:2]) / "site-packages"
-    (site / "only_in_the_venv.py").write_text("MARK = 'from the venv'\n")
-    app_dir = tmp_path / "app"
-    app_dir.mkdir()
-    (app_dir / "venv_app.py").write_text(
-        "import sys, only_in_the_venv\n"
-        "def app(environ, start_response):\n"
-        "    start_response('200 OK', [])\n"
-        "    return [(only_in_the_venv.MARK + '|' + sys.prefix).encode()]\n")
+    venv, app_dir = make_venv_app(tmp_path)
     for args, env in (([], dict(os.environ, VIRTUAL_ENV=str(venv))),
                       (["--python", str(venv / "bin" / "python")], None)):
         w = worker_factory(args=args, env=env)
