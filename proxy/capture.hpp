@@ -68,6 +68,10 @@ class capture_tee {
     response_size_ += bytes.size();
     append_bounded(response_body_, bytes, response_copy_limit_);
   }
+  // Whether response_body() would still copy anything: if not, the rest of the body
+  // need not pass through this process at all (it is only counted).
+  bool wants_response_body() const { return response_body_.size() < response_copy_limit_; }
+  void response_body_passed(std::uint64_t n) { response_size_ += n; }
 
   // The capture, if the policy keeps this exchange. Leaves the tee ready for the next.
   std::optional<store::capture> finish(const exchange_outcome& outcome);

@@ -9,6 +9,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 
 namespace hindsight::proxy {
@@ -21,6 +22,12 @@ namespace {
 
 constexpr std::size_t head_read_size = 4096;
 constexpr std::size_t body_read_size = 64 * 1024;
+// A response's first read takes at most this much: a large body's rest may then go to
+// the client by splice(2), never copied into this process.
+constexpr std::size_t response_head_window = 16 * 1024;
+// Bodies (or what is left of them) from this size are spliced; smaller ones cost more
+// in the extra system calls than the copy they save.
+constexpr std::uint64_t splice_min_bytes = 32 * 1024;
 constexpr std::string_view continue_100 = "HTTP/1.1 100 Continue\r\n\r\n";
 // After an error answer, unread request bytes are drained for a while before closing,
 // so that the kernel does not reset the connection and destroy the answer (nginx's
@@ -419,6 +426,67 @@ void client_session::top_up(upstream_connection& up) {
   }
 }
 
+net::awaitable<bool> client_session::splice_body(upstream_connection& up, std::uint64_t& left, error_code& ec) {
+  // SPLICE_F_NONBLOCK covers the pipe only; the sockets must not block either.
+  error_code ignored;
+  up.socket.non_blocking(true, ignored);
+  client_.non_blocking(true, ignored);
+  const int from = up.socket.native_handle(), to = client_.native_handle();
+  constexpr unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+  while (left > 0 || pipe_.held > 0) {
+    bool app_has_more = true;
+    if (left > 0 && pipe_.held < pipe_.capacity()) {
+      auto want = std::min<std::uint64_t>(left, pipe_.capacity() - pipe_.held);
+      ssize_t n = ::splice(from, nullptr, pipe_.write_end(), nullptr, want, flags);
+      if (n > 0) {
+        pipe_.held += static_cast<std::size_t>(n);
+        left -= static_cast<std::uint64_t>(n);
+        bytes_out_ += static_cast<std::uint64_t>(n);
+        if (capturing_) tee_.response_body_passed(static_cast<std::uint64_t>(n));
+      } else if (n == 0) {
+        ec = net::error::eof;
+        pipe_.close();
+        co_return false;
+      } else if (errno == EAGAIN) {
+        app_has_more = false;  // or the pipe is full: either way, empty it first
+      } else if (errno != EINTR) {
+        ec = error_code(errno, boost::system::system_category());
+        pipe_.close();
+        co_return false;
+      }
+    }
+    if (pipe_.held == 0) {
+      if (!app_has_more) {
+        set_upstream_deadline(options_.upstream_timeout);
+        co_await up.socket.async_wait(net::socket_base::wait_read, redirect_error(use_awaitable, ec));
+        if (ec) {
+          pipe_.close();
+          co_return false;
+        }
+      }
+      continue;
+    }
+    ssize_t m = ::splice(pipe_.read_end(), nullptr, to, nullptr, pipe_.held, flags);
+    if (m > 0) {
+      pipe_.held -= static_cast<std::size_t>(m);
+    } else if (m < 0 && errno == EAGAIN) {
+      set_client_deadline(options_.body_timeout);
+      error_code client_ec;
+      co_await client_.async_wait(net::socket_base::wait_write, redirect_error(use_awaitable, client_ec));
+      if (client_ec) {
+        client_gone_ = true;
+        pipe_.close();
+        co_return false;
+      }
+    } else if (m == 0 || errno != EINTR) {
+      client_gone_ = true;
+      pipe_.close();
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
 void client_session::stop_pump() {
   if (response_done_) return;
   response_done_ = true;
@@ -484,7 +552,9 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
       }
     }
     auto space = up.in.prepare(head_read_size, up_max);
-    auto n = co_await up.socket.async_read_some(net::buffer(space.data(), space.size()), redirect_error(use_awaitable, ec));
+    auto n = co_await up.socket.async_read_some(
+        net::buffer(space.data(), std::min(space.size(), std::max(head_read_size, response_head_window - up.in.size()))),
+        redirect_error(use_awaitable, ec));
     if (ec) {
       if (!client_gone_ && !body_failed_) read_failed(any_byte);
       co_return r;
@@ -539,7 +609,8 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
     case body_framing::content_length: {
       std::uint64_t left = response_.content_length;
       for (;;) {
-        if (left > up.in.size()) top_up(up);
+        // Not when the rest may be spliced: that is what the splice saves.
+        if (left > up.in.size() && left - up.in.size() < splice_min_bytes) top_up(up);
         auto n = std::min<std::uint64_t>(left, up.in.size());
         client_out_.add(up.in.data().substr(0, n));
         if (capturing_) tee_.response_body(up.in.data().substr(0, n));
@@ -548,7 +619,14 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
         left -= n;
         bytes_out_ += n;
         if (left == 0) break;
-        if (!co_await read_more()) {
+        bool more = false;
+        if (left >= splice_min_bytes && (!capturing_ || !tee_.wants_response_body()) && pipe_.open()) {
+          if (co_await splice_body(up, left, ec)) break;
+          if (client_gone_) co_return r;
+        } else {
+          more = co_await read_more();
+        }
+        if (!more) {
           r.error = "the app's response ended after " + std::to_string(response_.content_length - left) + " of " +
                     std::to_string(response_.content_length) + " bytes" + (upstream_timed_out_ ? " (timed out)" : "");
           upstream_failed(upstream_timed_out_ ? "timeout" : ec == net::error::eof ? "closed" : "reset");

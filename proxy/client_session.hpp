@@ -16,6 +16,7 @@
 #include "proxy/chunked.hpp"
 #include "proxy/forwarding.hpp"
 #include "proxy/http_head.hpp"
+#include "proxy/splice_pipe.hpp"
 #include "proxy/worker.hpp"
 
 namespace hindsight::proxy {
@@ -90,6 +91,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   net::awaitable<relay_result> relay_response_until_done();
   void stop_pump();
   void top_up(upstream_connection& up);
+  // Moves `left` body bytes from the app's socket to the client's through pipe_, counting
+  // them down. false when one side failed (client_gone_ says which).
+  net::awaitable<bool> splice_body(upstream_connection& up, std::uint64_t& left, boost::system::error_code& upstream_error);
   net::awaitable<void> pump_request_body();
   // After a 101: false if the tunnel could not even start.
   net::awaitable<bool> tunnel(std::string_view to_client_first);
@@ -157,6 +161,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   std::uint64_t app_exits_at_start_ = 0;
 
   std::unique_ptr<upstream_connection> upstream_;
+  splice_pipe pipe_;
   response_head response_;
   steady::time_point started_, upstream_started_;
   bool upstream_reached_ = false;

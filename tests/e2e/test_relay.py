@@ -4,6 +4,7 @@ Real gunicorn with the example apps where the app's behaviour is what matters; t
 scripted upstream where the test needs to see or shape the exact bytes.
 """
 
+import base64
 import json
 import os
 import socket
@@ -16,7 +17,7 @@ import pytest
 
 from conftest import (Addr, Client, assert_own_answer, build_request, build_response, chunked,
                       echo_target_handler, exchange, free_port, ok_handler, parse_response, sha256,
-                      wait_until)
+                      show_capture, wait_captures, wait_until)
 
 HOST = ("Host", "test.local")
 
@@ -977,3 +978,91 @@ def test_bytes_an_app_sends_after_a_bodiless_response_never_reach_the_next_reque
         c.send(get("/next"))
         r = c.read_response()
     assert r.status == 200 and r.body == b"real", r
+
+
+# ---------------------------------------------------------------------------------------
+# Large bodies: what the capture does not need goes from the app's socket to the
+# client's by splice(2), never through the proxy's memory
+# ---------------------------------------------------------------------------------------
+
+LARGE = os.urandom(1 << 20)
+
+
+def large_body_handler(conn):
+    """/large: 1 MiB of random bytes; /cut: its first 200 KiB, then the app dies;
+    /stall: its first 200 KiB, then nothing; /large-500: the same body with a 500."""
+    while (req := conn.read_request()) is not None:
+        if req.target in ("/large", "/large-500"):
+            status = b"500 Internal Server Error" if req.target == "/large-500" else b"200 OK"
+            conn.send(b"HTTP/1.1 %s\r\nContent-Length: %d\r\n\r\n" % (status, len(LARGE)))
+            for i in range(0, len(LARGE), 100_000):  # in pieces, as an app writes
+                conn.send(LARGE[i:i + 100_000])
+        elif req.target in ("/cut", "/stall"):
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(LARGE) + LARGE[:200 << 10])
+            if req.target == "/stall":
+                time.sleep(5)
+            return
+        else:
+            conn.respond(200, req.target.encode())
+
+
+def test_large_bodies_arrive_exactly_and_the_connections_are_reused(proxied):
+    hs, up = proxied(large_body_handler)
+    with hs.client() as c:
+        for _ in range(3):
+            c.send(get("/large"))
+            r = c.read_response(timeout=20)
+            assert r.status == 200 and r.complete and sha256(r.body) == sha256(LARGE), (r.status, len(r.body))
+        c.send(get("/after"))
+        assert c.read_response().body == b"/after"
+    # One app connection carried all four exchanges: nothing was left in it.
+    assert up.accepted == 1, up.accepted
+
+
+def test_app_dying_in_a_large_body_closes_the_client_and_is_captured(proxied):
+    hs, up = proxied(large_body_handler)
+    with hs.client() as c:
+        c.send(get("/cut"))
+        r = c.read_response(timeout=20)
+        assert r.status == 200 and not r.complete and r.body == LARGE[:len(r.body)], len(r.body)
+        assert len(r.body) == 200 << 10 and c.closed_by_peer
+    assert hs.get("/next").body == b"/next"
+    [row] = wait_captures(hs.data, 1)
+    shown = show_capture(hs.data, row["id"])
+    assert shown["upstream_error_kind"] == "closed", shown
+    assert shown["response"]["body_size"] == 200 << 10, shown["response"]
+
+
+def test_app_stalling_in_a_large_body_times_out(proxied):
+    hs, up = proxied(large_body_handler, "--upstream-timeout", "1s")
+    with hs.client() as c:
+        c.send(get("/stall"))
+        r = c.read_response(timeout=20)
+        assert not r.complete and len(r.body) == 200 << 10 and c.closed_by_peer
+    [row] = wait_captures(hs.data, 1)
+    assert show_capture(hs.data, row["id"])["upstream_error_kind"] == "timeout"
+    assert hs.get("/next").body == b"/next"
+
+
+def test_client_leaving_in_a_large_body_does_not_disturb_the_next_exchange(proxied):
+    hs, up = proxied(large_body_handler, "--threads", "1")
+    for _ in range(3):
+        with hs.client() as c:
+            c.send(get("/large"))
+            c.read_until(b"\r\n\r\n", timeout=10)
+            c.sock.recv(50_000)
+        # Closed with most of the body unread: whatever the pipe held is nobody's.
+    with hs.client() as c:
+        c.send(get("/large"))
+        r = c.read_response(timeout=20)
+        assert r.complete and sha256(r.body) == sha256(LARGE)
+
+
+def test_a_large_failing_body_is_still_captured_in_full(proxied):
+    hs, up = proxied(large_body_handler, "--capture-response-body", "512KiB")
+    r = hs.get("/large-500")
+    assert r.status == 500 and sha256(r.body) == sha256(LARGE)
+    [row] = wait_captures(hs.data, 1)
+    response = show_capture(hs.data, row["id"])["response"]
+    assert base64.b64decode(response["body_base64"]) == LARGE[:512 << 10]
+    assert response["body_size"] == len(LARGE) and response["body_truncated"] is True, response
