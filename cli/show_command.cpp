@@ -18,6 +18,7 @@
 #include "cli/text_table.hpp"
 #include "cli/time_format.hpp"
 #include "replay/result_view.hpp"
+#include "replay/traceback_page.hpp"
 #include "store/queries.hpp"
 #include "store/replays.hpp"
 #include "store/schema.hpp"
@@ -100,11 +101,15 @@ void add_show_command(CLI::App& app, show_options& o) {
                                  "Show stored replay N of this capture (as `hindsight replay` printed it) instead")
                      ->check(CLI::PositiveNumber);
   replay->excludes(raw);
+  auto* html = cmd->add_flag("--html", o.html,
+                             "With --replay: write its traceback as a self-contained HTML page (no script) to stdout");
+  html->needs(replay)->excludes(json);
   cmd->add_option("--body-limit", o.body_limit, "Bytes of a text body shown (0: all)")->capture_default_str();
   cmd->footer(
       "Examples:\n"
       "  hindsight show 42\n"
       "  hindsight show 42 --replay 7                          # replay 7 of capture 42, traceback included\n"
+      "  hindsight show 42 --replay 7 --html > tb.html         # its traceback as a page for a browser\n"
       "  hindsight show 42 --raw | nc -U .hindsight/app.sock   # send it to the app again");
 }
 
@@ -169,7 +174,16 @@ int show(const show_options& o) {
                                                   : " (`hindsight show " + std::to_string(id) + "` lists its replays)"));
       auto result = replay::result_from_record(*row);
       std::string out;
-      if (o.json) {
+      if (o.html) {
+        if (!result.exception.is_object())
+          throw std::runtime_error("replay " + std::to_string(row->id) + " of capture " + std::to_string(id) +
+                                   " raised no exception: there is no traceback to show");
+        replay::page_context context;
+        context.request_line = c->method + " " + c->target + (c->version == 10 ? " HTTP/1.0" : " HTTP/1.1");
+        context.origin = "capture " + std::to_string(id) + " (" + iso8601_seconds(c->time_us) + "), replay " +
+                         std::to_string(row->id) + " (" + iso8601_seconds(row->time_us) + ", app " + row->app_spec + ")";
+        out = replay::traceback_page(result.exception.as_object(), context);
+      } else if (o.json) {
         auto obj = replay::result_to_json(result);
         obj["time"] = iso8601_ms(row->time_us);
         obj["mode"] = row->mode;

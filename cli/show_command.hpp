@@ -12,7 +12,7 @@ namespace hindsight::cli {
 struct show_options {
   std::string data;
   std::string id;
-  bool reveal = false, raw = false, json = false;
+  bool reveal = false, raw = false, json = false, html = false;
   std::string body_limit = "8KiB";
   std::int64_t replay = 0;  // 0: the capture itself
 };

@@ -7,6 +7,7 @@
 
 #include "cli/capture_view.hpp"
 #include "cli/text_encoding.hpp"
+#include "replay/model_fields.hpp"
 #include "store/replays.hpp"
 
 namespace hindsight::replay {
@@ -14,31 +15,10 @@ namespace {
 
 namespace json = boost::json;
 
-std::string str(const json::object& o, std::string_view key) {
-  if (auto* v = o.if_contains(key))
-    if (auto* s = v->if_string()) return std::string(*s);
-  return {};
-}
-
-std::int64_t integer(const json::object& o, std::string_view key, std::int64_t otherwise = 0) {
-  if (auto* v = o.if_contains(key)) {
-    if (v->is_int64()) return v->as_int64();
-    if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
-    if (v->is_double()) return static_cast<std::int64_t>(v->as_double());
-  }
-  return otherwise;
-}
-
-bool boolean(const json::object& o, std::string_view key) {
-  if (auto* v = o.if_contains(key))
-    if (auto* b = v->if_bool()) return *b;
-  return false;
-}
-
-const json::array* array(const json::object& o, std::string_view key) {
-  if (auto* v = o.if_contains(key)) return v->if_array();
-  return nullptr;
-}
+using fields::array;
+using fields::boolean;
+using fields::integer;
+using fields::str;
 
 // Text from the app, for a terminal.
 std::string shown(std::string_view utf8) { return cli::escape_controls(cli::utf8_or_latin1(utf8)); }
@@ -46,11 +26,8 @@ std::string shown(std::string_view utf8) { return cli::escape_controls(cli::utf8
 // "KeyError: 'EU-X'", "json.decoder.JSONDecodeError: Expecting value: …", as Python's
 // traceback module names a type: qualified unless it is a builtin.
 std::string exception_line(const json::object& e) {
-  std::string type = str(e, "type");
-  std::string module = str(e, "module");
-  std::string name = (module.empty() || module == "builtins" || module == "__main__") ? type : module + "." + type;
   std::string message = str(e, "message");
-  std::string out = shown(name.empty() ? std::string("Exception") : name);
+  std::string out = shown(fields::exception_name(e));
   if (!message.empty()) out += ": " + shown(message);
   out += "\n";
   if (auto* notes = array(e, "notes"))

@@ -14,6 +14,8 @@ packages=(
   pybind11-dev python3-dev
   # test peers: the real app servers and frameworks the end-to-end tests run
   gunicorn python3-django python3-flask python3-pytest python3-pexpect
+  # a real browser for the pages hindsight serves or writes
+  chromium
   # benchmark baselines
   nginx wrk
 )

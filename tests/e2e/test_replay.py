@@ -22,6 +22,7 @@ from conftest import (HINDSIGHT_BIN, build_request, clean_env, describe_cli, hs_
                       wait_until)
 
 WORKER_BIN = Path(HINDSIGHT_BIN).parent / "hindsight-worker"
+WORKER_APPS = Path(__file__).resolve().parent / "worker_apps"
 
 pytestmark = pytest.mark.skipif(not os.access(WORKER_BIN, os.X_OK),
                                 reason=f"hindsight-worker not built next to {HINDSIGHT_BIN}")
@@ -220,6 +221,50 @@ def test_show_lists_the_replays_and_shows_a_stored_one_again(start_app, workdir)
     assert f"hindsight replay {other['id']}" in p.stderr.decode(), describe_cli(p)
 
 
+CHROMIUM = shutil.which("chromium")
+
+
+def rendered_dom(page: Path, tmp_path: Path) -> str:
+    """The page's DOM after a real browser loaded it (and ran whatever it would run)."""
+    import subprocess
+    assert CHROMIUM, "chromium is not installed: scripts/install-deps.sh installs it"
+    p = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'chromium'}",
+                        "--virtual-time-budget=2000", "--dump-dom", page.as_uri()],
+                       capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")[-2000:]
+    return p.stdout.decode()
+
+
+def test_the_traceback_page_shows_markup_from_the_request_as_text(start_app, workdir, tmp_path):
+    hs = start_app("flask", hs_args=["--capture-status", "400-599"])
+    payload = ("<script>document.body.setAttribute('data-pwned','script')</script>"
+               "<img src=x onerror=\"document.body.setAttribute('data-pwned','img')\">")
+    from urllib.parse import quote
+    r = hs.request(build_request("GET", "/xss/?" + quote(payload, safe="")))
+    assert r.status == 404, r
+    [row] = wait_captures(hs.data, 1)
+    result = replay_json(hs.data, row["id"], "--app", "xss_app:app", "--chdir", str(WORKER_APPS), env={})
+    assert result["exception"]["type"] == "ValueError", result
+
+    p = hs_cli("show", row["id"], "--replay", result["replay_id"], "--html", data=hs.data)
+    assert p.returncode == 0, describe_cli(p)
+    page = tmp_path / "traceback.html"
+    page.write_bytes(p.stdout)
+    dom = rendered_dom(page, tmp_path)
+    assert "data-pwned" not in dom.split("<body", 1)[1].split(">", 1)[0], "the payload ran in the page"
+    assert "<script>document" not in dom and "<img src" not in dom, dom[:3000]
+    # Shown as text: the message, and the local variable in the app's frame.
+    assert dom.count("&lt;script&gt;document.body.setAttribute") >= 2, dom[:3000]
+    assert "xss_app.py" in dom and "<title>ValueError:" in dom
+
+    # Nothing to show for a replay that raised nothing; --html needs --replay.
+    ok = replay_json(hs.data, row["id"], "--app", "plain_app", "--chdir", str(WORKER_APPS), env={})
+    p = hs_cli("show", row["id"], "--replay", ok["replay_id"], "--html", data=hs.data)
+    assert p.returncode == 1 and "raised no exception" in p.stderr.decode(), describe_cli(p)
+    p = hs_cli("show", row["id"], "--html", data=hs.data)
+    assert p.returncode == 2 and "--replay" in p.stderr.decode(), describe_cli(p)
+
+
 def test_missing_worker_is_a_clear_error(start_app, workdir, tmp_path):
     hs = start_app("flask")
     trigger(hs, "GET", "/boom/", b"", None)
@@ -395,9 +440,6 @@ def test_django_pdb_stops_in_the_view(start_app, workdir):
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
-
-
-WORKER_APPS = Path(__file__).resolve().parent / "worker_apps"
 
 
 def test_the_apps_own_set_trace_opens_pdb_in_the_terminal(start_app, workdir):
