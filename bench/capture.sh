@@ -111,6 +111,8 @@
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 HS_BIN=${1:-}
 ROUNDS=${BENCH_ROUNDS:-5}
 DURATION=${BENCH_DURATION:-3s}
@@ -128,8 +130,6 @@ READY_TIMEOUT=30
 TARGET_RATIO=0.9
 TARGET_LIST_MS=100
 
-die() { echo "bench: error: $*" >&2; exit 1; }
-note() { echo "bench: $*" >&2; }
 
 [ -n "$HS_BIN" ] || die "usage: bash bench/capture.sh PATH/TO/hindsight"
 [ -x "$HS_BIN" ] || die "hindsight binary '$HS_BIN' not found or not executable"
@@ -170,30 +170,7 @@ TMP=$(mktemp -d /tmp/hindsight-capture-bench.XXXXXX) || die "mktemp failed"
 chmod 755 "$TMP"
 PIDS=()
 
-children_of() {   # direct children of $1 (scan /proc; no name matching)
-    local st ppid
-    for st in /proc/[0-9]*/status; do
-        ppid=$(awk '/^PPid:/ {print $2; exit}' "$st" 2>/dev/null) || continue
-        [ "$ppid" = "$1" ] && { st=${st#/proc/}; echo "${st%/status}"; }
-    done
-}
 
-stop_pid() {      # TERM, wait up to 5 s, then KILL (and any children left over)
-    local pid=$1 kids i
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-    kids=$(children_of "$pid")
-    kill -TERM "$pid" 2>/dev/null
-    for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-    for i in $kids; do kill -KILL "$i" 2>/dev/null; done
-    return 0
-}
 
 cleanup() {
     local i
@@ -208,23 +185,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-forget_pid() {
-    local p out=()
-    for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || out+=("$p"); done
-    PIDS=("${out[@]}")
-}
 
 # --- helpers -----------------------------------------------------------------------
 free_port() {     # a free TCP port on 127.0.0.1
     "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-render() {        # render TEMPLATE OUT VAR=VALUE...
-    local tpl=$1 dst=$2 kv expr=()
-    shift 2
-    for kv in "$@"; do expr+=(-e "s|@${kv%%=*}@|${kv#*=}|g"); done
-    sed "${expr[@]}" "$tpl" >"$dst"
-}
 
 # check_500 ADDR: one GET /api/orders/1; 0 if the answer is the upstream's 500
 # with its exact error body (not a 502/504 of the proxy).  ADDR is host:port or
@@ -348,17 +314,6 @@ run_wrk() {
     "${WRK_PIN[@]}" wrk -t1 -c"$CONNS" -d"$1" --latency "${lua[@]}" "$3" >"$2" 2>&1
 }
 
-# stats VALUE... -> "median min max count" of the non-empty values ("" if none)
-stats() {
-    awk 'BEGIN {
-        n = 0
-        for (i = 1; i < ARGC; i++) if (ARGV[i] != "") a[++n] = ARGV[i] + 0
-        if (n == 0) { print ""; exit }
-        for (i = 2; i <= n; i++) { v = a[i]; for (j = i - 1; j >= 1 && a[j] > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
-        med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-        printf "%.10g %.10g %.10g %d\n", med, a[1], a[n], n
-        exit }' "$@"
-}
 
 # parse_wrk FILE -> "rps p50_us p99_us requests seconds socket_errors non2xx"
 parse_wrk() {
@@ -386,26 +341,8 @@ parse_wrk() {
 }
 
 fmt_ms() { awk -v u="$1" 'BEGIN { printf "%.2f ms", u / 1000 }'; }
-rawratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.10g", a / b }'; }   # "" if b <= 0
-rng() {           # "MEDIAN MIN MAX COUNT" -> "0.95 (0.91–0.99)", or "n/a"
-    [ -n "$1" ] || { echo "n/a"; return; }
-    awk -v s="$1" 'BEGIN { split(s, a, " "); printf "%.2f (%.2f–%.2f)", a[1], a[2], a[3] }'
-}
-med() { echo "${1%% *}"; }
 f0() { if [ -n "$1" ]; then awk -v v="$1" 'BEGIN { printf "%.0f", v }'; else echo "n/a"; fi; }
-f2() { if [ -n "$1" ]; then awk -v v="$1" 'BEGIN { printf "%.2f", v }'; else echo "n/a"; fi; }
-fmt_cpu() { if [ -n "$1" ]; then awk -v v="$1" 'BEGIN { printf "%.1f µs", v }'; else echo "—"; fi; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
-lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 
-cpu_busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-children_cpu_s() {   # user+sys seconds of reaped children (bash `times`, 2nd line)
-    times >"$TMP/times"
-    awk 'NR == 2 {
-        t = 0
-        for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
-        print t }' "$TMP/times"
-}
 
 # --- fixtures ------------------------------------------------------------------------
 # a 200-byte JSON error body (no ' | & \ : it goes through sed into an nginx string)

@@ -38,6 +38,8 @@
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 ROOT=$(cd "$HERE/.." && pwd)
 HS_BIN=${1:-$ROOT/build/hindsight}
 RUNS=${BENCH_RUNS:-7}
@@ -47,8 +49,6 @@ APP_DIR=$ROOT/examples/django
 APP=myapp.wsgi:application
 TARGET=1.2
 
-die() { echo "bench: error: $*" >&2; exit 1; }
-note() { echo "bench: $*" >&2; }
 [ -n "${EPOCHREALTIME:-}" ] || die "bash ≥ 5 needed (EPOCHREALTIME)"
 [ -x "$HS_BIN" ] || die "hindsight binary '$HS_BIN' not found (usage: bench/replay.sh PATH/TO/hindsight)"
 HS_BIN=$(cd "$(dirname "$HS_BIN")" && pwd)/$(basename "$HS_BIN")
@@ -73,21 +73,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-stats() {   # values... -> "median min max n"
-    awk 'BEGIN {
-        n = 0
-        for (i = 1; i < ARGC; i++) if (ARGV[i] != "") a[++n] = ARGV[i] + 0
-        if (n == 0) { print ""; exit }
-        for (i = 2; i <= n; i++) { v = a[i]; for (j = i - 1; j >= 1 && a[j] > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
-        med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-        printf "%.10g %.10g %.10g %d\n", med, a[1], a[n], n
-        exit }' "$@"
-}
-cpu_busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-children_cpu_s() {
-    times >"$TMP/times"
-    awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }; print t }' "$TMP/times"
-}
 ms_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", (b - a) * 1000 }'; }
 
 export HINDSIGHT_EXAMPLE_DB=$TMP/django.sqlite3

@@ -69,6 +69,8 @@
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 HS_BIN=${1:-}
 ROUNDS=${BENCH_ROUNDS:-5}
 DURATION=${BENCH_DURATION:-3s}
@@ -86,8 +88,6 @@ READY_TIMEOUT=30
 TARGET_RPS_RATIO=1.10
 TARGET_RSS_MIB=50
 
-die() { echo "bench: error: $*" >&2; exit 1; }
-note() { echo "bench: $*" >&2; }
 
 for tool in nginx wrk taskset; do
     command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found (apt-get install nginx wrk util-linux)"
@@ -125,30 +125,7 @@ TMP=$(mktemp -d /tmp/hindsight-bench.XXXXXX) || die "mktemp failed"
 chmod 755 "$TMP"
 PIDS=()
 
-children_of() {   # direct children of $1 (scan /proc; no name matching)
-    local st ppid
-    for st in /proc/[0-9]*/status; do
-        ppid=$(awk '/^PPid:/ {print $2; exit}' "$st" 2>/dev/null) || continue
-        [ "$ppid" = "$1" ] && { st=${st#/proc/}; echo "${st%/status}"; }
-    done
-}
 
-stop_pid() {      # TERM, wait up to 5 s, then KILL (and any children left over)
-    local pid=$1 kids i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kids=$(children_of "$pid")
-    kill -TERM "$pid" 2>/dev/null
-    for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null
-    for i in $kids; do kill -KILL "$i" 2>/dev/null; done
-    return 0
-}
 
 cleanup() {
     local i
@@ -163,11 +140,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-forget_pid() {
-    local p out=()
-    for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || out+=("$p"); done
-    PIDS=("${out[@]}")
-}
 
 # --- helpers -----------------------------------------------------------------------
 free_ports() {    # print $1 distinct free TCP ports on 127.0.0.1
@@ -202,12 +174,6 @@ sys.exit(0 if r.status == 200 and len(body) == length else 1)
 EOF
 }
 
-render() {        # render TEMPLATE OUT VAR=VALUE...
-    local tpl=$1 out=$2 kv expr=()
-    shift 2
-    for kv in "$@"; do expr+=(-e "s|@${kv%%=*}@|${kv#*=}|g"); done
-    sed "${expr[@]}" "$tpl" >"$out"
-}
 
 start_nginx() {   # start_nginx NAME CONF PREFIX CPUS -> sets NGINX_PID
     local name=$1 conf=$2 prefix=$3 cpus=$4 pre=()
@@ -266,17 +232,6 @@ print(total)
 EOF
 }
 
-# stats VALUE... -> "median min max count" of the non-empty values ("" if none)
-stats() {
-    awk 'BEGIN {
-        n = 0
-        for (i = 1; i < ARGC; i++) if (ARGV[i] != "") a[++n] = ARGV[i] + 0
-        if (n == 0) { print ""; exit }
-        for (i = 2; i <= n; i++) { v = a[i]; for (j = i - 1; j >= 1 && a[j] > v; j--) a[j + 1] = a[j]; a[j + 1] = v }
-        med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-        printf "%.10g %.10g %.10g %d\n", med, a[1], a[n], n
-        exit }' "$@"
-}
 
 # parse_wrk FILE -> "rps p50_us p99_us requests errors"
 parse_wrk() {
@@ -305,16 +260,6 @@ parse_wrk() {
 
 fmt_ms() { awk -v u="$1" 'BEGIN { printf "%.3f ms", u / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-rawratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.10g", a / b }'; }   # "" if b <= 0
-# rng "MEDIAN MIN MAX COUNT" -> "1.04 (0.93–1.15)", or "n/a"
-rng() {
-    [ -n "$1" ] || { echo "n/a"; return; }
-    awk -v s="$1" 'BEGIN { split(s, a, " "); printf "%.2f (%.2f–%.2f)", a[1], a[2], a[3] }'
-}
-med() { echo "${1%% *}"; }    # the median out of a stats line
-fmt_cpu() { if [ -n "$1" ]; then awk -v v="$1" 'BEGIN { printf "%.1f µs", v }'; else echo "—"; fi; }
-f2() { if [ -n "$1" ]; then awk -v v="$1" 'BEGIN { printf "%.2f", v }'; else echo "n/a"; fi; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 
 # --- fixtures ------------------------------------------------------------------------
 mkdir -p "$TMP/www"
@@ -406,15 +351,6 @@ close_idle() { stop_pid "$IDLE_PID"; forget_pid "$IDLE_PID"; }
 
 # CPU time used by the whole machine (jiffies, USER_HZ) — compared at the end with
 # what this script's own children used, to flag runs disturbed by other load.
-cpu_busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-children_cpu_s() {   # user+sys seconds of reaped children (bash `times`, 2nd line)
-    # `times` must run in this shell (not in a pipe or $(...), which fork): to a file.
-    times >"$TMP/times"
-    awk 'NR == 2 {
-        t = 0
-        for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
-        print t }' "$TMP/times"
-}
 echo "bench: results so far go to stderr; the report is printed at the end" >&2
 START=$(date +%s)
 BUSY0=$(cpu_busy_jiffies)
