@@ -321,6 +321,24 @@ def test_pdb_stops_in_the_view_and_continues(start_app, workdir):
     assert child.exitstatus == 0, child.before
 
 
+def test_ctrl_d_at_the_prompt_lets_the_replay_finish(start_app, workdir):
+    import pexpect
+    hs = start_app("flask")
+    trigger(hs, "GET", "/orders/7/total/", b"", None)
+    [row] = wait_captures(hs.data, 1)
+    child = spawn_replay(hs.data, row["id"], "--pdb", env=app_env(workdir))
+    try:
+        child.expect(r"\(Pdb\) ")
+        child.sendcontrol("d")
+        child.expect("detached: the request continues without the debugger")
+        child.expect(r"replay \d+ of capture %d: 500" % row["id"])
+        child.expect("KeyError: 'GIFT-WRAP'")  # the app's own failure, not BdbQuit
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0, child.before
+
+
 def spawn_replay(data, capture_id, *args, env):
     pexpect = pytest.importorskip("pexpect")
     return pexpect.spawn(HINDSIGHT_BIN, ["replay", str(capture_id), "--data", str(data), *args],

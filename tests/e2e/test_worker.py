@@ -82,6 +82,8 @@ class Worker:
                "scheme": "http", "remote_addr": "127.0.0.1", "remote_port": "40000", **fields}
         self.send(msg, body)
         header, response_body = self.recv()
+        while header["type"] == "debugger":  # a prompt opened: its event comes first
+            header, response_body = self.recv()
         assert header["type"] == "response", header
         return header, response_body
 
@@ -525,6 +527,27 @@ def test_pdb_conditional_breakpoint(tmp_path):
     child.sendline("c")
     response = _response_of(child)
     assert response["body"] == "45" and response["debugger_used"] is True
+
+
+def test_ctrl_d_detaches_and_the_request_runs_to_its_end(tmp_path):
+    # A breakpoint hit ten times: after Ctrl-D at the first stop, none of the others stop.
+    line = source_line_of(APPS / "plain_app.py", "BREAK_LINE")
+    child = _pdb_session("plain_app", APPS, {
+        "method": "GET", "target": "/break/", "headers": [],
+        "breaks": [{"file": "plain_app.py", "line": line}]})
+    child.expect(r"\(Pdb\) ")
+    child.sendcontrol("d")
+    child.expect("detached: the request continues without the debugger")
+    response = _response_of(child)
+    assert response["status"] == "200 OK" and response["body"] == "45", response
+    assert response["exception"] is None and response["debugger_used"] is True
+
+
+def test_the_apps_own_set_trace_without_a_terminal_lets_the_request_finish(plain_worker):
+    # stdin is /dev/null: pdb reads end of input at once, which detaches.
+    response, body = plain_worker.request("/set-trace/")
+    assert response["status"] == "200 OK" and body == b"own-set-trace", response
+    assert response["exception"] is None
 
 
 def test_post_mortem_on_a_flask_500(tmp_path):

@@ -26,6 +26,18 @@ def _flag_interactions(pdb):
 
     interaction.__hindsight__ = True
     pdb.Pdb.interaction = interaction
+    pdb.Pdb.do_EOF = _detach
+
+
+def _detach(self, arg):
+    """Ctrl-D (end of input) detaches: the breakpoints go, tracing stops and the
+    request runs on to its response. `q` still quits, raising BdbQuit in the app, as
+    pdb does; a live request is better finished than killed by a closed terminal."""
+    self.message("")
+    self.message("*** detached: the request continues without the debugger")
+    self.clear_all_breaks()
+    self.set_continue()  # without breakpoints Bdb stops tracing altogether
+    return 1
 
 
 class _FlagPdbOnImport:
