@@ -14,6 +14,8 @@ packages=(
   pybind11-dev python3-dev
   # test peers: the real app servers and frameworks the end-to-end tests run
   gunicorn python3-django python3-flask python3-pytest python3-pexpect
+  # the tools `hindsight export` writes for, run by the export tests
+  curl python3-requests
   # benchmark baselines
   nginx wrk
 )
