@@ -143,7 +143,7 @@ void warn(const std::string& what) { std::fprintf(stderr, "hindsight: warning: %
 // --upstream: the request goes to the app at the address given, else to the one the
 // running proxy forwards to (its control socket says where).
 replay::replay_result send_to_app(const replay_options& o, const store::stored_capture& capture,
-                                      const std::filesystem::path& control, std::chrono::milliseconds timeout) {
+                                  const std::filesystem::path& control, std::chrono::milliseconds timeout) {
   std::string text = o.upstream_address;
   if (text.empty()) {
     auto proxy = ask_running_proxy(control);
@@ -176,13 +176,14 @@ void add_replay_command(CLI::App& app, replay_options& o) {
   auto* cmd = app.add_subcommand("replay", "Run a captured request again in an embedded Python, with its traceback, or under pdb");
   add_data_option(*cmd, o.data);
   cmd->add_option("id", o.id, "The capture's id, as `hindsight list` shows it")->required();
-  cmd->add_option("--app", o.app,
+  auto* app_option = cmd->add_option("--app", o.app,
                   "The WSGI app as gunicorn takes it (module:attribute); default: inferred from the gunicorn "
                   "command the running proxy supervises");
-  cmd->add_option("--chdir", o.chdir, "Directory to import the app from (as gunicorn's --chdir)");
+  auto* chdir_option = cmd->add_option("--chdir", o.chdir, "Directory to import the app from (as gunicorn's --chdir)");
   // One value per occurrence, so that `--break a.py:3 42` leaves 42 to the id.
-  cmd->add_option("--pythonpath", o.pythonpath, "Directory to add to sys.path (repeatable)")->allow_extra_args(false);
-  cmd->add_option("--python", o.python,
+  auto* pythonpath =
+      cmd->add_option("--pythonpath", o.pythonpath, "Directory to add to sys.path (repeatable)")->allow_extra_args(false);
+  auto* python_option = cmd->add_option("--python", o.python,
                   "The app's interpreter (usually its virtualenv's bin/python): its packages are used; default "
                   "$VIRTUAL_ENV, else the embedded one");
   auto* pdb = cmd->add_flag("--pdb", o.pdb, "Stop in pdb at the first line of the app's own code");
@@ -192,15 +193,17 @@ void add_replay_command(CLI::App& app, replay_options& o) {
   auto* pm = cmd->add_flag("--post-mortem", o.post_mortem, "Open pdb on the exception, if one is raised");
   pdb->excludes(brk)->excludes(pm);
   brk->excludes(pm);
-  auto* commit = cmd->add_flag("--commit", o.commit,
-                "Let the replay's database work and mail happen (default: rolled back, mail kept in memory)");
+  auto* commit = cmd->add_flag(
+      "--commit", o.commit, "Let the replay's database work and mail happen (default: rolled back, mail kept in memory)");
   auto* upstream =
       cmd->add_option("--upstream", o.upstream_address,
                       "Send the request to the running app instead of a worker: at ADDR (unix:/path or host:port), "
                       "default the app the running `hindsight run` proxies to. Its side effects happen.")
           ->expected(0, 1)
           ->allow_extra_args(false);
-  for (auto* worker_only : {pdb, brk, pm, commit}) upstream->excludes(worker_only);
+  // The running app is already loaded and nothing of it is rolled back: the worker's options do not apply.
+  for (auto* worker_only : {app_option, chdir_option, pythonpath, python_option, pdb, brk, pm, commit})
+    upstream->excludes(worker_only);
   cmd->add_flag("--diff", o.diff,
                 "Compare the new response with the captured one: status, headers (not Date, Server, framing, "
                 "request ids…), body (JSON by paths, text as a unified diff). Exit 3 when they differ");

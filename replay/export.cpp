@@ -396,6 +396,8 @@ std::string to_raw(const store::stored_capture& c, bool reveal) {
 
 std::vector<std::string> export_warnings(const store::stored_capture& c, bool reveal) {
   std::vector<std::string> out;
+  if (c.host.empty() && c.target.starts_with("/"))
+    out.push_back("the request had no Host field (HTTP/1.0): its URL says localhost; put the app's host there");
   if (!reveal) {
     std::string masked;
     for (const auto& f : cli::split_header_fields(c.request_headers))

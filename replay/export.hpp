@@ -51,7 +51,7 @@ boost::json::object to_har(const store::stored_capture& c, bool reveal, std::str
 std::string to_raw(const store::stored_capture& c, bool reveal);
 
 // Sentences for stderr about what makes an export differ from the original request:
-// masked headers, scrubbed values, a body cut at capture.
+// no Host to build the URL from, masked headers, scrubbed values, a body cut at capture.
 std::vector<std::string> export_warnings(const store::stored_capture& c, bool reveal);
 
 }  // namespace hindsight::replay

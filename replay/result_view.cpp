@@ -187,14 +187,14 @@ std::string result_text(const replay_result& r, std::size_t body_limit) {
       }
     }
     auto size = static_cast<std::uint64_t>(integer(r.response, "body_size", static_cast<std::int64_t>(r.body.size())));
+    const std::string kept = upstream ? "hindsight kept" : "the worker returned";
     if (r.body.empty() && size > 0) {
-      out += "\n(a body of " + std::to_string(size) + " bytes; " + std::string(upstream ? "hindsight kept" : "the worker returned") +
-             " none of it)\n";
+      out += "\n(a body of " + std::to_string(size) + " bytes; " + kept + " none of it)\n";
     } else if (!r.body.empty()) {
       out += "\n";
       out += cli::body_text(r.body, size, false, body_limit, "", "the whole body is in `replay --json`");
       if (boolean(r.response, "body_truncated"))
-        out += "… the app produced " + std::to_string(size) + " bytes; " + std::string(upstream ? "hindsight kept" : "the worker returned") + " the first " +
+        out += "… the app produced " + std::to_string(size) + " bytes; " + kept + " the first " +
                std::to_string(r.body.size()) + "\n";
     }
   } else if (r.how == outcome::timeout) {

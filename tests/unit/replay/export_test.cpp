@@ -232,3 +232,13 @@ TEST(ExportWarnings, say_what_differs_from_the_original) {
   EXPECT_NE(w[2].find("19 of 100 body bytes"), std::string::npos);
   EXPECT_EQ(replay::export_warnings(capture(), true).size(), 0u);
 }
+
+TEST(ExportWarnings, a_request_without_host_gets_localhost_and_a_warning) {
+  auto c = capture();
+  c.host.clear();
+  c.version = 10;
+  EXPECT_EQ(replay::capture_url(c), "https://localhost/search/?q=caf%C3%A9+au+lait&n=1%2B1");
+  auto w = replay::export_warnings(c, true);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_TRUE(w[0].starts_with("the request had no Host field")) << w[0];
+}
