@@ -267,6 +267,9 @@ json::value nullable(const std::string& s) { return s.empty() ? json::value(null
 
 std::string shown(std::string_view utf8) { return cli::escape_controls(cli::utf8_or_latin1(utf8)); }
 
+// 0 is no status at all: the app raised before it started a response, or gave none.
+std::string status_name(int status) { return status ? std::to_string(status) : std::string("none"); }
+
 }  // namespace
 
 compared_response captured_response(const store::stored_capture& c) {
@@ -404,8 +407,8 @@ json::object diff_to_json(const response_diff& d) {
 
 std::string diff_text(const response_diff& d) {
   std::string out = "\n--- compared with the captured response ---\n";
-  if (d.status_same) out += "status: same (" + std::to_string(d.captured_status) + ")\n";
-  else out += "status: " + std::to_string(d.captured_status) + " → " + std::to_string(d.replayed_status) + "\n";
+  if (d.status_same) out += "status: same (" + status_name(d.captured_status) + ")\n";
+  else out += "status: " + status_name(d.captured_status) + " → " + status_name(d.replayed_status) + "\n";
   if (d.headers.empty()) {
     out += "headers: same (Date, Server, framing and per-request ids not compared)\n";
   } else {

@@ -153,6 +153,9 @@ TEST(ResponseDiff, a_status_change_is_a_difference) {
   EXPECT_FALSE(d.same());
   EXPECT_FALSE(d.status_same);
   EXPECT_NE(diff_text(d).find("status: 500 → 200"), std::string::npos);
+  // A worker's app that raised before start_response has no status.
+  EXPECT_NE(diff_text(compare_responses(response(500, {}, ""), response(0, {}, ""))).find("status: 500 → none"),
+            std::string::npos);
   auto j = diff_to_json(d);
   EXPECT_EQ(j.at("status").at("captured"), 500);
   EXPECT_EQ(j.at("status").at("replayed"), 200);
