@@ -64,7 +64,8 @@ store::stored_capture load_capture(const std::string& data_option, const std::st
   std::string newest_id = rows.empty() ? std::string("?") : std::to_string(rows.front().id);
   bool past_newest = !rows.empty() && id > rows.front().id;
   throw std::runtime_error("no capture " + std::to_string(id) + " in " + dir + " (the newest is " + newest_id +
-                           (past_newest ? ")" : "; it may have been pruned by retention)"));
+                           (past_newest ? ")" : "; it may have been pruned by retention)") +
+                           ": `hindsight list` shows the captures there");
 }
 
 int show(const show_options& o) {

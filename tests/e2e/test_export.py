@@ -223,6 +223,7 @@ def test_export_errors_are_clear(flask_all, workdir):
     p = export(flask_all.data, 999999, "curl")
     assert p.returncode == 1, describe_cli(p)
     assert b"no capture 999999 in " in p.stderr and b"the newest is" in p.stderr, p.stderr
+    assert b"`hindsight list` shows the captures there" in p.stderr, p.stderr
 
     p = export(flask_all.data, row["id"], "postman")
     assert p.returncode == 2, describe_cli(p)
