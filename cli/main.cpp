@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "cli/export_command.hpp"
 #include "cli/list_command.hpp"
 #include "cli/prune_command.hpp"
 #include "cli/replay_command.hpp"
@@ -27,6 +28,8 @@ int main(int argc, char** argv) {
   hindsight::cli::add_prune_command(app, prune);
   hindsight::cli::replay_options replay;
   hindsight::cli::add_replay_command(app, replay);
+  hindsight::cli::export_options export_;
+  hindsight::cli::add_export_command(app, export_);
 
   try {
     app.parse(argc, argv);
@@ -47,5 +50,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("status")) return hindsight::cli::status(status);
   if (app.got_subcommand("prune")) return hindsight::cli::prune(prune);
   if (app.got_subcommand("replay")) return hindsight::cli::replay(replay);
+  if (app.got_subcommand("export")) return hindsight::cli::export_capture(export_);
   return 2;
 }

@@ -15,9 +15,12 @@
 #include "cli/duration.hpp"
 #include "cli/json_output.hpp"
 #include "cli/store_options.hpp"
+#include "proxy/address.hpp"
 #include "replay/app_spec.hpp"
+#include "replay/response_diff.hpp"
 #include "replay/result_view.hpp"
 #include "replay/session.hpp"
+#include "replay/upstream_replay.hpp"
 #include "replay/worker_request.hpp"
 #include "store/queries.hpp"
 #include "store/replays.hpp"
@@ -31,6 +34,8 @@ namespace json = boost::json;
 
 constexpr auto default_timeout = std::chrono::seconds(60);
 constexpr auto debugger_timeout = std::chrono::seconds(3600);
+// The exit status of a --diff whose responses differ: 1 already means the replay could not run.
+constexpr int responses_differ = 3;
 
 std::int64_t now_us() {
   using namespace std::chrono;
@@ -138,19 +143,50 @@ replay::app_spec choose_app(const replay_options& o, const proxy_facts& proxy, s
 
 void warn(const std::string& what) { std::fprintf(stderr, "hindsight: warning: %s\n", what.c_str()); }
 
+// --upstream: the request goes to the app at the address given, else to the one the
+// running proxy forwards to (its control socket says where).
+replay::replay_result send_to_app(const replay_options& o, const store::stored_capture& capture,
+                                  const std::filesystem::path& control, std::chrono::milliseconds timeout) {
+  std::string text = o.upstream_address;
+  if (text.empty()) {
+    auto proxy = ask_running_proxy(control);
+    if (!proxy.running || proxy.upstream.empty())
+      throw std::runtime_error("cannot tell where the app listens: " +
+                               (proxy.running ? std::string("the running proxy does not report its upstream")
+                                              : proxy.not_running_because) +
+                               " — give its address: hindsight replay " + std::to_string(capture.id) +
+                               " --upstream=127.0.0.1:8000 (or --upstream=unix:/path/to/app.sock)");
+    text = proxy.upstream;
+  }
+  replay::upstream_settings settings;
+  try {
+    settings.address = proxy::parse_address(text);
+  } catch (const proxy::address_error& e) {
+    throw usage_error(std::string("--upstream: ") + e.what());
+  }
+  settings.timeout = timeout;
+  auto request = replay::upstream_request_for(capture);
+  for (const auto& w : request.warnings) warn("capture " + std::to_string(capture.id) + ": " + w);
+  auto result = replay::replay_upstream(settings, request);
+  result.target = "upstream";
+  result.upstream = settings.address.to_string();
+  return result;
+}
+
 }  // namespace
 
 void add_replay_command(CLI::App& app, replay_options& o) {
   auto* cmd = app.add_subcommand("replay", "Run a captured request again in an embedded Python, with its traceback, or under pdb");
   add_data_option(*cmd, o.data);
   cmd->add_option("id", o.id, "The capture's id, as `hindsight list` shows it")->required();
-  cmd->add_option("--app", o.app,
+  auto* app_option = cmd->add_option("--app", o.app,
                   "The WSGI app as gunicorn takes it (module:attribute); default: inferred from the gunicorn "
                   "command the running proxy supervises");
-  cmd->add_option("--chdir", o.chdir, "Directory to import the app from (as gunicorn's --chdir)");
+  auto* chdir_option = cmd->add_option("--chdir", o.chdir, "Directory to import the app from (as gunicorn's --chdir)");
   // One value per occurrence, so that `--break a.py:3 42` leaves 42 to the id.
-  cmd->add_option("--pythonpath", o.pythonpath, "Directory to add to sys.path (repeatable)")->allow_extra_args(false);
-  cmd->add_option("--python", o.python,
+  auto* pythonpath =
+      cmd->add_option("--pythonpath", o.pythonpath, "Directory to add to sys.path (repeatable)")->allow_extra_args(false);
+  auto* python_option = cmd->add_option("--python", o.python,
                   "The app's interpreter (usually its virtualenv's bin/python): its packages are used; default "
                   "$VIRTUAL_ENV, else the embedded one");
   auto* pdb = cmd->add_flag("--pdb", o.pdb, "Stop in pdb at the first line of the app's own code");
@@ -160,10 +196,23 @@ void add_replay_command(CLI::App& app, replay_options& o) {
   auto* pm = cmd->add_flag("--post-mortem", o.post_mortem, "Open pdb on the exception, if one is raised");
   pdb->excludes(brk)->excludes(pm);
   brk->excludes(pm);
-  cmd->add_flag("--commit", o.commit,
-                "Let the replay's database work and mail happen (default: rolled back, mail kept in memory)");
+  auto* commit = cmd->add_flag(
+      "--commit", o.commit, "Let the replay's database work and mail happen (default: rolled back, mail kept in memory)");
+  auto* upstream =
+      cmd->add_option("--upstream", o.upstream_address,
+                      "Send the request to the running app instead of a worker: at ADDR (unix:/path or host:port), "
+                      "default the app the running `hindsight run` proxies to. Its side effects happen.")
+          ->expected(0, 1)
+          ->allow_extra_args(false);
+  // The running app is already loaded and nothing of it is rolled back: the worker's options do not apply.
+  for (auto* worker_only : {app_option, chdir_option, pythonpath, python_option, pdb, brk, pm, commit})
+    upstream->excludes(worker_only);
+  cmd->add_flag("--diff", o.diff,
+                "Compare the new response with the captured one: status, headers (not Date, Server, framing, "
+                "request ids…), body (JSON by paths, text as a unified diff). Exit 3 when they differ");
   cmd->add_option("--timeout", o.timeout,
-                  "How long the request may run before the worker is stopped (default 60s; 3600s with a debugger)");
+                  "How long the request may run before the worker is stopped, or the app's answer is given up "
+                  "(default 60s; 3600s with a debugger)");
   cmd->add_flag("--json", o.json, "Print one JSON object (the fields are a stable interface)");
   cmd->add_option("--body-limit", o.body_limit, "Bytes of a text response body shown (0: all)")->capture_default_str();
   cmd->footer(
@@ -171,7 +220,13 @@ void add_replay_command(CLI::App& app, replay_options& o) {
       "  hindsight replay 42                       # the response and the traceback\n"
       "  hindsight replay 42 --pdb                 # pdb in the view; `c` finishes the request\n"
       "  hindsight replay 42 --break shop/views.py:42:'order_id == 7'\n"
-      "  hindsight replay 42 --app myapp.wsgi:application --chdir /app   # no proxy running");
+      "  hindsight replay 42 --app myapp.wsgi:application --chdir /app   # no proxy running\n"
+      "  hindsight replay 42 --upstream --diff      # the running app again: does it still fail so?\n"
+      "  hindsight replay 42 --upstream=127.0.0.1:8001\n"
+      "Exit status: 0 the replay ran (with --diff: and the response is the same), 1 it could not run, 2 usage,\n"
+      "3 with --diff: the response differs from the captured one.");
+  // --upstream's address is optional: whether the option was given is known after parsing.
+  cmd->callback([&o, upstream] { o.upstream = upstream->count() > 0; });
 }
 
 int replay(const replay_options& o) {
@@ -229,43 +284,46 @@ int replay(const replay_options& o) {
       throw std::runtime_error("no capture " + std::to_string(id) + " in " + dir +
                                " (`hindsight list` shows the ones there; old ones are pruned by retention)");
 
-    auto worker = replay::find_worker();
-    auto proxy = ask_running_proxy(where.control);
-    replay::session_settings session;
-    session.app = choose_app(o, proxy, id);
-    // On a terminal the worker gets it even without a debugger flag: the app's own
-    // breakpoint() or pdb.set_trace() then opens a prompt there, with a debugger's time.
-    const bool interactive = debugger || (!o.json && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO));
-    // The app's own interpreter (its virtualenv) unless told: --python, else $VIRTUAL_ENV
-    // (the worker reads it), else the one the running proxy's app runs under.
-    std::string python = o.python;
-    const char* virtual_env = std::getenv("VIRTUAL_ENV");
-    if (python.empty() && !(virtual_env && *virtual_env)) python = proxy.python;
-    session.worker = {.executable = worker, .python = python, .interactive = interactive};
-    if (o.timeout.empty()) session.prompt_timeout = debugger_timeout;
-    session.timeout = timeout;
-    session.load_timeout = std::max<std::chrono::milliseconds>(timeout, std::chrono::seconds(60));
-
-    // Without a running proxy, the app listened where hindsight puts it by default.
-    settings.upstream = !proxy.upstream.empty() ? proxy.upstream : "unix:" + dir + "/app.sock";
-    auto request = replay::rebuild_request(*capture, settings);
-    for (const auto& w : request.warnings) warn("capture " + std::to_string(id) + ": " + w);
-
     replay::replay_result result;
-    const auto started_us = now_us();
-    {
-      terminal_guard terminal(interactive);
-      std::fflush(stdout);
-      result = replay::run_session(session, request);
+    store::replay_record row;
+    row.capture_id = id;
+    row.time_us = now_us();
+    if (o.upstream) {
+      result = send_to_app(o, *capture, where.control, timeout);
+      row.mode = "upstream";
+      row.app_spec = result.upstream;
+    } else {
+      auto proxy = ask_running_proxy(where.control);
+      replay::session_settings session;
+      session.app = choose_app(o, proxy, id);
+      // On a terminal the worker gets it even without a debugger flag: the app's own
+      // breakpoint() or pdb.set_trace() then opens a prompt there, with a debugger's time.
+      const bool interactive = debugger || (!o.json && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO));
+      // The app's own interpreter (its virtualenv) unless told: --python, else $VIRTUAL_ENV
+      // (the worker reads it), else the one the running proxy's app runs under.
+      std::string python = o.python;
+      const char* virtual_env = std::getenv("VIRTUAL_ENV");
+      if (python.empty() && !(virtual_env && *virtual_env)) python = proxy.python;
+      session.worker = {.executable = replay::find_worker(), .python = python, .interactive = interactive};
+      if (o.timeout.empty()) session.prompt_timeout = debugger_timeout;
+      session.timeout = timeout;
+      session.load_timeout = std::max<std::chrono::milliseconds>(timeout, std::chrono::seconds(60));
+
+      // Without a running proxy, the app listened where hindsight puts it by default.
+      settings.upstream = !proxy.upstream.empty() ? proxy.upstream : "unix:" + dir + "/app.sock";
+      auto request = replay::rebuild_request(*capture, settings);
+      for (const auto& w : request.warnings) warn("capture " + std::to_string(id) + ": " + w);
+      {
+        terminal_guard terminal(interactive);
+        std::fflush(stdout);
+        result = replay::run_session(session, request);
+      }
+      row.mode = stored_mode;
+      row.app_spec = session.app.app;
     }
     result.capture_id = id;
 
     if (db) {
-      store::replay_record row;
-      row.capture_id = id;
-      row.time_us = started_us;
-      row.mode = stored_mode;
-      row.app_spec = session.app.app;
       if (auto* s = result.response.if_contains("status"); s && s->is_string())
         if (auto st = replay::parse_status(s->as_string())) row.status = st->code;
       if (!result.exception.is_null()) row.exception_json = to_json_text(result.exception);
@@ -281,17 +339,28 @@ int replay(const replay_options& o) {
       }
     }
 
-    std::string out = o.json ? to_json_text(replay::result_to_json(result)) + "\n"
-                             : replay::result_text(result, body_limit);
-    if (o.json || result.how == replay::outcome::completed || !result.exception.is_null())
+    const bool completed = result.how == replay::outcome::completed;
+    std::optional<replay::response_diff> diff;
+    if (o.diff && completed)
+      diff = replay::compare_responses(replay::captured_response(*capture), replay::replayed_response(result));
+    std::string out;
+    if (o.json) {
+      auto object = replay::result_to_json(result);
+      if (o.diff) object["diff"] = diff ? json::value(replay::diff_to_json(*diff)) : json::value(nullptr);
+      out = to_json_text(object) + "\n";
+    } else {
+      out = replay::result_text(result, body_limit);
+      if (diff) out += replay::diff_text(*diff);
+    }
+    if (o.json || completed || !result.exception.is_null())
       std::fwrite(out.data(), 1, out.size(), stdout);
     std::fflush(stdout);
-    if (result.how != replay::outcome::completed) {
+    if (!completed) {
       std::fprintf(stderr, "hindsight: error: replay of capture %lld: %s\n", static_cast<long long>(id),
                    result.error.c_str());
       return 1;
     }
-    return 0;
+    return diff && !diff->same() ? responses_differ : 0;
   });
 }
 

@@ -24,19 +24,19 @@
 #include "store/schema.hpp"
 
 namespace hindsight::cli {
-namespace {
 
-namespace json = boost::json;
-
-// All of it, or an error: stdout may be a pipe that is slow, or closed.
-void write_all(int fd, std::string_view bytes) {
+void write_all(int fd, std::string_view bytes, std::string_view where) {
   while (!bytes.empty()) {
     ssize_t n = ::write(fd, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw std::runtime_error(std::string("cannot write the request to stdout: ") + std::strerror(errno));
+    if (n <= 0) throw std::runtime_error("cannot write to " + std::string(where) + ": " + std::strerror(errno));
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
 }
+
+namespace {
+
+namespace json = boost::json;
 
 // The replays of a capture, newest first; none from a file older than the replays table.
 std::vector<store::replay_record> replays_of(const std::filesystem::path& database, std::int64_t capture_id) {
@@ -113,58 +113,62 @@ void add_show_command(CLI::App& app, show_options& o) {
       "  hindsight show 42 --raw | nc -U .hindsight/app.sock   # send it to the app again");
 }
 
+store::stored_capture load_capture(const std::string& data_option, const std::string& id_text) {
+  std::int64_t id = 0;
+  auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+  if (ec != std::errc{} || end != id_text.data() + id_text.size() || id <= 0)
+    throw usage_error("invalid capture id '" + id_text + "': expected a number as `hindsight list` shows it");
+  auto where = locate_store(data_option);
+  const std::string dir = where.data.string();
+  if (!where.database_exists())
+    throw std::runtime_error("no capture " + id_text + " in " + dir + ": nothing has been captured there yet");
+  store::reader reader(where.database);
+  auto c = reader.get(id);
+  if (c) return std::move(*c);
+  auto summary = reader.summary();
+  if (!summary.newest_us || summary.rows == 0)
+    throw std::runtime_error("no capture " + std::to_string(id) + " in " + dir + " (the store is empty)");
+  store::list_filter newest;
+  newest.limit = 1;
+  auto rows = reader.list(newest);
+  std::string newest_id = rows.empty() ? std::string("?") : std::to_string(rows.front().id);
+  bool past_newest = !rows.empty() && id > rows.front().id;
+  throw std::runtime_error("no capture " + std::to_string(id) + " in " + dir + " (the newest is " + newest_id +
+                           (past_newest ? ")" : "; it may have been pruned by retention)") +
+                           ": `hindsight list` shows the captures there");
+}
+
 int show(const show_options& o) {
   return run_command([&]() -> int {
-    std::int64_t id = 0;
-    auto [end, ec] = std::from_chars(o.id.data(), o.id.data() + o.id.size(), id);
-    if (ec != std::errc{} || end != o.id.data() + o.id.size() || id <= 0)
-      throw usage_error("invalid capture id '" + o.id + "': expected a number as `hindsight list` shows it");
     show_settings settings;
     settings.reveal = o.reveal;
     settings.body_limit = static_cast<std::size_t>(size_option("--body-limit", o.body_limit));
-
-    auto where = locate_store(o.data);
-    const std::string dir = where.data.string();
-    if (!where.database_exists())
-      throw std::runtime_error("no capture " + o.id + " in " + dir + ": nothing has been captured there yet");
-    store::reader reader(where.database);
-    auto c = reader.get(id);
-    if (!c) {
-      auto summary = reader.summary();
-      if (!summary.newest_us || summary.rows == 0)
-        throw std::runtime_error("no capture " + std::to_string(id) + " in " + dir + " (the store is empty)");
-      store::list_filter newest;
-      newest.limit = 1;
-      auto rows = reader.list(newest);
-      std::string newest_id = rows.empty() ? std::string("?") : std::to_string(rows.front().id);
-      bool past_newest = !rows.empty() && id > rows.front().id;
-      throw std::runtime_error("no capture " + std::to_string(id) + " in " + dir + " (the newest is " + newest_id +
-                               (past_newest ? ")" : "; it may have been pruned by retention)"));
-    }
+    const auto c = load_capture(o.data, o.id);
+    const auto id = c.id;
 
     if (o.raw) {
       // As curl does: binary bytes on a terminal garble it and show nothing useful.
-      if (::isatty(STDOUT_FILENO) && !looks_like_text(c->request_body))
+      if (::isatty(STDOUT_FILENO) && !looks_like_text(c.request_body))
         throw std::runtime_error("capture " + std::to_string(id) + "'s request body is binary: redirect --raw to a file or a pipe "
                                  "(hindsight show " + std::to_string(id) + " --raw > request.http)");
-      if (c->request_body_truncated || !c->request_complete)
+      if (c.request_body_truncated || !c.request_complete)
         std::fprintf(stderr,
                      "hindsight: warning: capture %lld is not the whole request: %zu of %llu body bytes were stored%s\n",
-                     static_cast<long long>(c->id), c->request_body.size(),
-                     static_cast<unsigned long long>(c->request_body_size),
-                     c->request_complete ? " (--capture-request-body)" : " (the client did not send it all)");
+                     static_cast<long long>(c.id), c.request_body.size(),
+                     static_cast<unsigned long long>(c.request_body_size),
+                     c.request_complete ? " (--capture-request-body)" : " (the client did not send it all)");
       // Scrubbed values are sent as "[redacted]": the app may answer differently.
       std::string scrubbed;
-      for (auto& r : c->redacted)
+      for (auto& r : c.redacted)
         if (!r.starts_with("response-")) scrubbed += (scrubbed.empty() ? "" : ", ") + r;
       if (!scrubbed.empty())
         std::fprintf(stderr, "hindsight: warning: capture %lld has scrubbed values, sent as [redacted]: %s\n",
-                     static_cast<long long>(c->id), scrubbed.c_str());
+                     static_cast<long long>(c.id), scrubbed.c_str());
       std::fflush(stdout);
-      write_all(STDOUT_FILENO, rebuild_request(*c));
+      write_all(STDOUT_FILENO, rebuild_request(c), "stdout");
       return 0;
     }
-    auto replays = replays_of(where.database, id);
+    auto replays = replays_of(locate_store(o.data).database, id);
     if (o.replay) {
       auto row = std::find_if(replays.begin(), replays.end(), [&](const auto& r) { return r.id == o.replay; });
       if (row == replays.end())
@@ -179,8 +183,8 @@ int show(const show_options& o) {
           throw std::runtime_error("replay " + std::to_string(row->id) + " of capture " + std::to_string(id) +
                                    " raised no exception: there is no traceback to show");
         replay::page_context context;
-        context.request_line = c->method + " " + c->target + (c->version == 10 ? " HTTP/1.0" : " HTTP/1.1");
-        context.origin = "capture " + std::to_string(id) + " (" + iso8601_seconds(c->time_us) + "), replay " +
+        context.request_line = c.method + " " + c.target + (c.version == 10 ? " HTTP/1.0" : " HTTP/1.1");
+        context.origin = "capture " + std::to_string(id) + " (" + iso8601_seconds(c.time_us) + "), replay " +
                          std::to_string(row->id) + " (" + iso8601_seconds(row->time_us) + ", app " + row->app_spec + ")";
         out = replay::traceback_page(result.exception.as_object(), context);
       } else if (o.json) {
@@ -195,22 +199,22 @@ int show(const show_options& o) {
         if (result.how != replay::outcome::completed) out += "not completed: " + result.error + "\n";
       }
       std::fflush(stdout);
-      write_all(STDOUT_FILENO, out);
+      write_all(STDOUT_FILENO, out, "stdout");
       return 0;
     }
 
     std::string out;
     if (o.json) {
-      auto obj = capture_to_json(*c, o.reveal);
+      auto obj = capture_to_json(c, o.reveal);
       json::array listed;
       for (const auto& r : replays) listed.push_back(replay_summary_json(r));
       obj["replays"] = std::move(listed);
       out = to_json_text(obj) + "\n";
     } else {
-      out = capture_text(*c, settings) + replays_text(id, replays);
+      out = capture_text(c, settings) + replays_text(id, replays);
     }
     std::fflush(stdout);
-    write_all(STDOUT_FILENO, out);
+    write_all(STDOUT_FILENO, out, "stdout");
     return 0;
   });
 }

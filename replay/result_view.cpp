@@ -137,6 +137,8 @@ json::object result_to_json(const replay_result& r) {
   json::object out;
   out["capture_id"] = r.capture_id;
   out["replay_id"] = r.replay_id ? json::value(r.replay_id) : json::value(nullptr);
+  out["target"] = r.target;
+  if (r.target == "upstream") out["upstream"] = r.upstream;
   out["outcome"] = to_string(r.how);
   out["error"] = r.error.empty() ? json::value(nullptr) : json::value(r.error);
   std::optional<status_line> status;
@@ -167,8 +169,9 @@ std::string result_text(const replay_result& r, std::size_t body_limit) {
   std::string out;
   char ms[32];
   std::snprintf(ms, sizeof ms, "%.1f ms", r.duration_ms);
+  const bool upstream = r.target == "upstream";
   std::string title = "replay" + (r.replay_id ? " " + std::to_string(r.replay_id) : std::string()) + " of capture " +
-                      std::to_string(r.capture_id);
+                      std::to_string(r.capture_id) + (upstream ? " by the app at " + shown(r.upstream) : std::string());
   if (r.how == outcome::completed) {
     std::string status = str(r.response, "status");
     out += title + ": " + (status.empty() ? std::string("the app raised before it started a response") : shown(status)) +
@@ -181,13 +184,14 @@ std::string result_text(const replay_result& r, std::size_t body_limit) {
       }
     }
     auto size = static_cast<std::uint64_t>(integer(r.response, "body_size", static_cast<std::int64_t>(r.body.size())));
+    const std::string kept = upstream ? "hindsight kept" : "the worker returned";
     if (r.body.empty() && size > 0) {
-      out += "\n(a body of " + std::to_string(size) + " bytes; the worker returned none of it)\n";
+      out += "\n(a body of " + std::to_string(size) + " bytes; " + kept + " none of it)\n";
     } else if (!r.body.empty()) {
       out += "\n";
       out += cli::body_text(r.body, size, false, body_limit, "", "the whole body is in `replay --json`");
       if (boolean(r.response, "body_truncated"))
-        out += "… the app produced " + std::to_string(size) + " bytes; the worker returned the first " +
+        out += "… the app produced " + std::to_string(size) + " bytes; " + kept + " the first " +
                std::to_string(r.body.size()) + "\n";
     }
   } else if (r.how == outcome::timeout) {
@@ -198,7 +202,7 @@ std::string result_text(const replay_result& r, std::size_t body_limit) {
   if (auto* e = r.exception.if_object()) {
     out += "\n" + traceback_text(*e);
   }
-  if (r.how == outcome::completed) {
+  if (r.how == outcome::completed && !upstream) {
     std::string contained;
     if (auto* rb = array(r.response, "rolled_back"))
       for (const auto& v : *rb)

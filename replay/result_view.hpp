@@ -31,6 +31,9 @@ struct replay_result {
   boost::json::value exception;    // the traceback model, or null (also from an error message)
   double duration_ms = 0;          // wall clock of the request, as the parent measured it
   std::string stderr_tail;         // the worker's last stderr lines, for crashes
+  // "worker", or "upstream" when the request went to the running app (replay --upstream)
+  std::string target = "worker";
+  std::string upstream;            // for upstream: the app's address
 };
 
 // A stored replay (`replays` table) as the result it was, to show it again.
@@ -49,12 +52,14 @@ std::optional<status_line> parse_status(std::string_view text);
 // locals (`name = repr`). Control characters are escaped.
 std::string traceback_text(const boost::json::object& model);
 
-// The `--json` object: capture_id, replay_id, outcome, error, status, reason, headers,
-// body_base64, body_truncated, body_size, rolled_back, exception, duration_ms.
+// The `--json` object: capture_id, replay_id, target, outcome, error, status, reason,
+// headers, body_base64, body_truncated, body_size, rolled_back, exception, duration_ms
+// (and upstream, the address, for target "upstream").
 boost::json::object result_to_json(const replay_result& r);
 
 // For a terminal: the status line, headers, a bounded preview of the body (text as is,
-// binary as a hex dump), the traceback, and what was rolled back.
+// binary as a hex dump), the traceback, and what was rolled back (nothing is, when the
+// running app answered: its side effects happened).
 std::string result_text(const replay_result& r, std::size_t body_limit);
 
 }  // namespace hindsight::replay

@@ -16,6 +16,8 @@ packages=(
   gunicorn python3-django python3-flask python3-pytest python3-pexpect
   # a real browser for the pages hindsight serves or writes
   chromium
+  # the tools `hindsight export` writes for, run by the export tests
+  curl python3-requests
   # benchmark baselines
   nginx wrk
 )

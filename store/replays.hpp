@@ -15,8 +15,8 @@ struct replay_record {
   std::int64_t id = 0;          // set by insert_replay
   std::int64_t capture_id = 0;
   std::int64_t time_us = 0;     // when the replay started, µs since the epoch
-  std::string mode;             // run, pdb, break, post_mortem
-  std::string app_spec;         // module:attribute as the worker loaded it
+  std::string mode;             // run, pdb, break, post_mortem; upstream (replay --upstream)
+  std::string app_spec;         // module:attribute as the worker loaded it; for upstream, the address
   std::optional<int> status;    // the app's status; none when it gave none
   std::string exception_json;   // the traceback model; "" when nothing was raised
   std::string result_json;      // the worker's response header; "" when there was none

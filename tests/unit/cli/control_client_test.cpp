@@ -36,6 +36,14 @@ int listen_at(const std::filesystem::path& path) {
   return fd;
 }
 
+// Reads the client's request line, as the real control server does before it answers:
+// a server that closes first makes the client's write fail (EPIPE) under load.
+void read_request(int c) {
+  std::string line;
+  char ch;
+  while (line.find('\n') == std::string::npos && ::read(c, &ch, 1) == 1) line += ch;
+}
+
 }  // namespace
 
 TEST(ControlClient, no_socket_means_no_proxy) {
@@ -100,6 +108,7 @@ TEST(ControlClient, a_garbled_reply_is_reported) {
   int fd = listen_at(path);
   std::thread server([&] {
     int c = ::accept(fd, nullptr, nullptr);
+    read_request(c);
     (void)!::write(c, "hello\n", 6);
     ::close(c);
   });
@@ -122,6 +131,7 @@ TEST(ControlClient, reaches_a_socket_whose_path_is_too_long_for_sun_path) {
   std::filesystem::current_path(cwd);
   std::thread server([&] {
     int c = ::accept(fd, nullptr, nullptr);
+    read_request(c);
     (void)!::write(c, "{}\n", 3);
     ::close(c);
   });

@@ -145,3 +145,19 @@ TEST(ResultView, text_bounds_the_body_and_dumps_binary) {
   EXPECT_NE(text.find("4 bytes of binary"), std::string::npos) << text;
   EXPECT_NE(text.find("00 01 02 ff"), std::string::npos) << text;
 }
+
+TEST(ResultView, an_upstream_replay_names_the_app_and_claims_no_rollback) {
+  auto r = completed_500();
+  r.exception = nullptr;
+  r.target = "upstream";
+  r.upstream = "unix:/srv/app.sock";
+  auto text = result_text(r, 8192);
+  EXPECT_EQ(text.rfind("replay 9 of capture 3 by the app at unix:/srv/app.sock: 500 Internal Server Error", 0), 0u)
+      << text;
+  EXPECT_EQ(text.find("rolled back"), std::string::npos) << text;
+  auto j = result_to_json(r);
+  EXPECT_EQ(j.at("target"), "upstream");
+  EXPECT_EQ(j.at("upstream"), "unix:/srv/app.sock");
+  EXPECT_EQ(result_to_json(completed_500()).at("target"), "worker");
+  EXPECT_FALSE(result_to_json(completed_500()).contains("upstream"));
+}
