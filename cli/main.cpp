@@ -6,9 +6,11 @@
 #include "cli/list_command.hpp"
 #include "cli/prune_command.hpp"
 #include "cli/replay_command.hpp"
+#include "cli/rules_command.hpp"
 #include "cli/run_command.hpp"
 #include "cli/show_command.hpp"
 #include "cli/status_command.hpp"
+#include "cli/token_command.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"hindsight — proxy, capture and replay failing requests of a Python web app", "hindsight"};
@@ -27,6 +29,10 @@ int main(int argc, char** argv) {
   hindsight::cli::add_prune_command(app, prune);
   hindsight::cli::replay_options replay;
   hindsight::cli::add_replay_command(app, replay);
+  hindsight::cli::rules_options rules;
+  hindsight::cli::add_rules_command(app, rules);
+  hindsight::cli::token_options token;
+  hindsight::cli::add_token_command(app, token);
 
   try {
     app.parse(argc, argv);
@@ -36,8 +42,11 @@ int main(int argc, char** argv) {
     // Usage errors exit 2, as getopt-based tools do; CLI11's own codes are not stable.
     std::fprintf(stderr, "hindsight: error: %s\n", e.what());
     std::string help = "hindsight --help";
-    for (const auto* sub : app.get_subcommands())
-      help = "hindsight " + sub->get_name() + " --help";
+    for (const auto* sub : app.get_subcommands()) {
+      help = "hindsight " + sub->get_name();
+      for (const auto* inner : sub->get_subcommands()) help += " " + inner->get_name();
+      help += " --help";
+    }
     std::fprintf(stderr, "run '%s' for the options\n", help.c_str());
     return 2;
   }
@@ -47,5 +56,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("status")) return hindsight::cli::status(status);
   if (app.got_subcommand("prune")) return hindsight::cli::prune(prune);
   if (app.got_subcommand("replay")) return hindsight::cli::replay(replay);
+  if (app.got_subcommand("rules")) return hindsight::cli::rules(rules);
+  if (app.got_subcommand("token")) return hindsight::cli::token(token);
   return 2;
 }
