@@ -29,6 +29,7 @@ constexpr auto flush_interval = std::chrono::seconds(1);
 struct rule_watcher::impl {
   std::filesystem::path database;
   std::shared_ptr<proxy::rule_table> table;
+  bool create = true;
   std::optional<store::sqlite::database> db;
   std::optional<std::int64_t> version;  // of the rules published; none before the first load
   std::map<std::int64_t, std::shared_ptr<proxy::rule_hits>> hits;  // by rule id, across reloads
@@ -39,17 +40,21 @@ struct rule_watcher::impl {
   bool stopping = false;
   std::thread thread;
 
-  void open() {
+  // false: there is no database, and this watcher may not create one (--capture off
+  // promises not to write one); it looks again on the next round.
+  bool open() {
     // Created owner-only before SQLite opens it, as the capture writer does — but only
     // when missing: closing a descriptor of a file this process already has open in
     // SQLite (the capture writer's) would drop that connection's POSIX locks.
     struct stat st{};
     if (::stat(database.c_str(), &st) != 0) {
+      if (!create) return false;
       int fd = ::open(database.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
       if (fd >= 0) ::close(fd);
     }
     db.emplace(database, store::sqlite::open_mode::create, std::chrono::milliseconds(1000));
     store::prepare_for_writing(*db);
+    return true;
   }
 
   // Reloads the rules when the store says they changed.
@@ -111,7 +116,7 @@ struct rule_watcher::impl {
         if (stopping) break;
       }
       try {
-        if (!db) open();
+        if (!db && !open()) continue;
         poll();
         if (std::chrono::steady_clock::now() >= next_flush) {
           next_flush = std::chrono::steady_clock::now() + flush_interval;
@@ -133,10 +138,11 @@ struct rule_watcher::impl {
   }
 };
 
-rule_watcher::rule_watcher(std::filesystem::path database, std::shared_ptr<proxy::rule_table> table)
+rule_watcher::rule_watcher(std::filesystem::path database, std::shared_ptr<proxy::rule_table> table, bool create)
     : impl_(std::make_unique<impl>()) {
   impl_->database = std::move(database);
   impl_->table = std::move(table);
+  impl_->create = create;
 }
 
 rule_watcher::~rule_watcher() {
@@ -150,8 +156,7 @@ rule_watcher::~rule_watcher() {
 }
 
 void rule_watcher::start() {
-  impl_->open();
-  impl_->poll();
+  if (impl_->open()) impl_->poll();
   impl_->thread = std::thread([this] { impl_->run(); });
 }
 

@@ -18,13 +18,16 @@ namespace hindsight::cli {
 
 class rule_watcher {
  public:
-  rule_watcher(std::filesystem::path database, std::shared_ptr<proxy::rule_table> table);
+  // `create`: make the database when it is missing (not with --capture off, which
+  // writes no database; rules added later create it and are picked up then).
+  rule_watcher(std::filesystem::path database, std::shared_ptr<proxy::rule_table> table, bool create);
   // Stops the thread and flushes the hits counted since the last flush.
   ~rule_watcher();
   rule_watcher(const rule_watcher&) = delete;
   rule_watcher& operator=(const rule_watcher&) = delete;
 
-  // Opens (creating, 0600) the database, loads the rules once, then starts the thread.
+  // Opens (creating, 0600, if allowed) the database, loads the rules once, then starts
+  // the thread.
   // Throws store::error with a message for the user.
   void start();
 

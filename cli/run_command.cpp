@@ -377,7 +377,7 @@ int run(const run_options& o) {
       writer = std::make_unique<store::capture_writer>(wo);
     }
     // Trigger rules live in the same store; they are loaded before the first request.
-    rules_watcher = std::make_unique<rule_watcher>(data + "/captures.db", rules);
+    rules_watcher = std::make_unique<rule_watcher>(data + "/captures.db", rules, po.capture.enabled);
     rules_watcher->start();
     token_key = std::make_shared<const proxy::token_secret>(proxy::load_or_create_secret(data));
   } catch (const std::exception& e) {

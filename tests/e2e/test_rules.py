@@ -281,3 +281,11 @@ def test_token_command_prints_a_curl_line_and_a_url(proxy):
     assert (hs.data / "secret").stat().st_mode & 0o777 == 0o600
     p = hs_cli("token", "--ttl", "0", data=hs.data)
     assert p.returncode == 2, describe_cli(p)
+
+
+def test_capture_off_writes_no_database_until_a_rule_is_added(proxied):
+    hs, _ = proxied(failing_handler(status=200, body=b"ok"), "--capture", "off")
+    assert hs.get("/").status == 200
+    assert not (hs.data / "captures.db").exists()
+    # `rules add` creates the store; the running proxy finds it and loads the rule.
+    change_rules(hs, "add", "--query", "pdb=1", "--do", "pdb", loaded=1, enabled=1)
