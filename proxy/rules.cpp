@@ -189,7 +189,7 @@ bool decodes_to(std::string_view encoded, std::string_view plain) {
   for (std::size_t i = 0; i < encoded.size(); ++i, ++j) {
     char c = encoded[i];
     if (c == '+') c = ' ';
-    else if (c == '%' && i + 2 < encoded.size() + 0 && hex_value(encoded[i + 1]) >= 0 && hex_value(encoded[i + 2]) >= 0) {
+    else if (c == '%' && i + 2 < encoded.size() && hex_value(encoded[i + 1]) >= 0 && hex_value(encoded[i + 2]) >= 0) {
       c = static_cast<char>(hex_value(encoded[i + 1]) * 16 + hex_value(encoded[i + 2]));
       i += 2;
     }

@@ -293,7 +293,7 @@ found_token strip_debug_token(request_head& req, token_scratch& scratch) {
       continue;
     }
     if (fl.name.size() == 6 && iequals(fl.name, "cookie") && fl.value.find(token_cookie) != std::string_view::npos) {
-      auto& rewritten = scratch.cookies.emplace_back();
+      auto& rewritten = scratch.cookies.emplace_front();
       std::string_view value;
       if (remove_cookie(fl.value, token_cookie, rewritten, value)) {
         f.stripped = true;
