@@ -538,7 +538,11 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
   if (capturing_) tee_.response_head(up.in.data().substr(0, head_size_), response_.status);
   client_head_.clear();
   auto plan = write_client_response_head(response_, request_, worker_.shared.draining || !body_done_, client_head_);
-  if (!set_cookie_.empty()) client_head_.insert(client_head_.size() - 2, "Set-Cookie: " + set_cookie_ + "\r\n");
+  // The page's address holds the one-time token: no-referrer keeps the browser from
+  // sending it to the app (and to other sites) in the Referer of what the page loads.
+  // Last, so it wins over a policy of the app's own (W3C Referrer Policy §11.1).
+  if (!set_cookie_.empty())
+    client_head_.insert(client_head_.size() - 2, "Set-Cookie: " + set_cookie_ + "\r\nReferrer-Policy: no-referrer\r\n");
   r.close_client = plan.close;
   up.in.consume(head_size_);
 

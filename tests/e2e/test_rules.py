@@ -238,6 +238,8 @@ def test_one_time_query_token_sets_the_cookie(proxy):
     m = re.fullmatch(rf"hindsight_debug={re.escape(good)}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=(\d+)",
                      cookie or "")
     assert m and 3590 <= int(m.group(1)) <= 3600, cookie
+    # The page's URL holds the token: the browser must not send it on in a Referer.
+    assert resp.header_values("referrer-policy")[-1:] == ["no-referrer"], resp
     for t in (forged(good), expired_token(hs)):
         assert hs.get(f"/?hindsight_token={t}").header("set-cookie") is None
 
