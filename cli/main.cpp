@@ -7,9 +7,11 @@
 #include "cli/list_command.hpp"
 #include "cli/prune_command.hpp"
 #include "cli/replay_command.hpp"
+#include "cli/rules_command.hpp"
 #include "cli/run_command.hpp"
 #include "cli/show_command.hpp"
 #include "cli/status_command.hpp"
+#include "cli/token_command.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"hindsight — proxy, capture and replay failing requests of a Python web app", "hindsight"};
@@ -30,6 +32,10 @@ int main(int argc, char** argv) {
   hindsight::cli::add_replay_command(app, replay);
   hindsight::cli::export_options export_;
   hindsight::cli::add_export_command(app, export_);
+  hindsight::cli::rules_options rules;
+  hindsight::cli::add_rules_command(app, rules);
+  hindsight::cli::token_options token;
+  hindsight::cli::add_token_command(app, token);
 
   try {
     app.parse(argc, argv);
@@ -39,8 +45,11 @@ int main(int argc, char** argv) {
     // Usage errors exit 2, as getopt-based tools do; CLI11's own codes are not stable.
     std::fprintf(stderr, "hindsight: error: %s\n", e.what());
     std::string help = "hindsight --help";
-    for (const auto* sub : app.get_subcommands())
-      help = "hindsight " + sub->get_name() + " --help";
+    for (const auto* sub : app.get_subcommands()) {
+      help = "hindsight " + sub->get_name();
+      for (const auto* inner : sub->get_subcommands()) help += " " + inner->get_name();
+      help += " --help";
+    }
     std::fprintf(stderr, "run '%s' for the options\n", help.c_str());
     return 2;
   }
@@ -51,5 +60,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("prune")) return hindsight::cli::prune(prune);
   if (app.got_subcommand("replay")) return hindsight::cli::replay(replay);
   if (app.got_subcommand("export")) return hindsight::cli::export_capture(export_);
+  if (app.got_subcommand("rules")) return hindsight::cli::rules(rules);
+  if (app.got_subcommand("token")) return hindsight::cli::token(token);
   return 2;
 }

@@ -20,11 +20,13 @@
 #include "cli/control_server.hpp"
 #include "cli/data_dir.hpp"
 #include "cli/duration.hpp"
+#include "cli/rule_watcher.hpp"
 #include "proxy/app_command.hpp"
 #include "proxy/app_interpreter.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/server.hpp"
 #include "proxy/supervisor.hpp"
+#include "proxy/token.hpp"
 #include "store/error.hpp"
 #include "store/writer.hpp"
 
@@ -360,6 +362,9 @@ int run(const run_options& o) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   std::unique_ptr<store::capture_writer> writer;
+  std::unique_ptr<rule_watcher> rules_watcher;
+  auto rules = std::make_shared<proxy::rule_table>();
+  std::shared_ptr<const proxy::token_secret> token_key;
   std::unique_ptr<proxy::supervisor> supervisor;
   const auto started = std::chrono::system_clock::now();
   control_server control(&loop, data + "/control.sock", [&](std::string_view request) {
@@ -379,6 +384,10 @@ int run(const run_options& o) {
       wo.database = data + "/captures.db";
       writer = std::make_unique<store::capture_writer>(wo);
     }
+    // Trigger rules live in the same store; they are loaded before the first request.
+    rules_watcher = std::make_unique<rule_watcher>(data + "/captures.db", rules, po.capture.enabled);
+    rules_watcher->start();
+    token_key = std::make_shared<const proxy::token_secret>(proxy::load_or_create_secret(data));
   } catch (const std::exception& e) {
     return fail_early(e.what());
   }
@@ -389,6 +398,8 @@ int run(const run_options& o) {
     return !supervisor ? std::uint64_t{0} : thorough ? supervisor->exits_including_dying() : supervisor->exits();
   };
   if (writer) hooks.capture = [w = writer.get()](store::capture&& c) { w->submit(std::move(c)); };
+  hooks.rules = rules;
+  hooks.token_key = token_key;
   proxy::server server(po, std::move(hooks));
   try {
     server.bind();

@@ -63,6 +63,14 @@ void add_data_option(CLI::App& command, std::string& data) {
   command.add_option("--data", data, "Data directory (default $HINDSIGHT_DATA or ./.hindsight)");
 }
 
+std::string data_dir_for_cli(const std::string& option) {
+  struct stat st{};
+  auto given = option.empty() ? default_data_dir() : option;
+  // An existing directory is used as it is: its mode is `run`'s to warn about, in its log.
+  if (::stat(given.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return locate_store(option).data.string();
+  return prepare_data_dir(given);
+}
+
 int run_command(const std::function<int()>& body) {
   try {
     return body();

@@ -37,6 +37,11 @@ struct store_location {
 // directory is missing or not a directory, saying which one and what to pass.
 store_location locate_store(const std::string& option);
 
+// The data directory for a command that writes in it (`rules add`, `token`): the one
+// `run` uses when it exists, else created as `run` creates it (0700). Returns its
+// absolute path; throws std::runtime_error as locate_store and prepare_data_dir do.
+std::string data_dir_for_cli(const std::string& option);
+
 // Adds --data to a subcommand.
 void add_data_option(CLI::App& command, std::string& data);
 

@@ -124,7 +124,7 @@ void capture_tee::response_head(std::string_view raw_head, int status) {
   // which is enough to see what the app was sending, without copying every large
   // successful response a second time.
   response_head_.assign(raw_head);
-  response_copy_limit_ = policy_.status_wanted(status) || policy_.keeps_any_status()
+  response_copy_limit_ = rule_keep_ || policy_.status_wanted(status) || policy_.keeps_any_status()
                              ? policy_.response_body_limit
                              : std::min(policy_.response_body_limit, always_copied);
 }
@@ -133,6 +133,7 @@ const char* capture_tee::reason_to_keep(const exchange_outcome& o) const {
   if (o.status == 0) return nullptr;  // the client went away: nobody got an answer to debug
   if (!o.upstream_error_kind.empty()) return "error";
   if (policy_.status_wanted(o.status)) return "status";
+  if (rule_keep_) return "rule";
   // A WebSocket's exchange lasts as long as its tunnel: neither slow nor a sample.
   if (o.status == 101) return nullptr;
   if (policy_.slow && o.duration_ms >= static_cast<double>(policy_.slow->count())) return "slow";
@@ -208,6 +209,7 @@ void capture_tee::reset() {
   }
   request_size_ = response_size_ = 0;
   request_complete_ = true;
+  rule_keep_ = false;
   response_copy_limit_ = 0;
 }
 

@@ -62,6 +62,8 @@ class capture_tee {
     append_bounded(request_body_, bytes, policy_.request_body_limit);
   }
   void request_incomplete() { request_complete_ = false; }
+  // A capture rule fired for this exchange: keep it whatever its status (after begin).
+  void keep_for_rule() { rule_keep_ = true; }
   // The app's final response head; decides whether its body is worth copying.
   void response_head(std::string_view raw_head, int status);
   void response_body(std::string_view bytes) {
@@ -87,6 +89,7 @@ class capture_tee {
   std::string request_head_, request_body_, response_head_, response_body_;
   std::uint64_t request_size_ = 0, response_size_ = 0;
   bool request_complete_ = true;
+  bool rule_keep_ = false;
   std::size_t response_copy_limit_ = 0;
 };
 

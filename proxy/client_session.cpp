@@ -1,5 +1,6 @@
 #include "proxy/client_session.hpp"
 
+#include "proxy/debug_dispatcher.hpp"
 #include "proxy/logging.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -221,14 +222,19 @@ net::awaitable<bool> client_session::exchange() {
   response_done_ = client_gone_ = body_failed_ = upstream_reached_ = upstream_dirty_ = false;
   body_error_.clear();
   method_.assign(request_.method);
+  // Whatever happens next, the app, the log and the store never see a debug token.
+  token_ = strip_debug_token(request_, token_scratch_);
   target_.assign(request_.target);
 
   upstream_error_kind_ = {};
   in_exchange_ = true;
   if (capturing_) {
-    tee_.begin(in_.data().substr(0, head_size_));
+    auto raw_head = in_.data().substr(0, head_size_);
+    if (token_.stripped) tee_.begin(head_without_token(raw_head, request_, token_));
+    else tee_.begin(raw_head);
     if (worker_.shared.hooks.app_exits) app_exits_at_start_ = worker_.shared.hooks.app_exits(false);
   }
+  apply_rules();
 
   upstream_head_.clear();
   write_upstream_request_head(request_, client_ip_, upstream_head_);
@@ -321,6 +327,42 @@ net::awaitable<bool> client_session::exchange() {
     co_return false;
   }
   co_return !result.close_client && !worker_.shared.draining;
+}
+
+void client_session::apply_rules() {
+  set_cookie_.clear();
+  const auto& hooks = worker_.shared.hooks;
+  auto rules = hooks.rules ? hooks.rules->current() : nullptr;
+  if (!rules && token_.source != token_source::query) return;  // the common case: no rules, no one-time token
+
+  using namespace std::chrono;
+  const auto now = system_clock::now();
+  const auto now_s = duration_cast<seconds>(now.time_since_epoch()).count();
+  bool token_valid = false;
+  if (token_.source != token_source::none && hooks.token_key) {
+    token_info info;
+    token_valid = verify_token(*hooks.token_key, token_.value, now_s, &info) == token_status::valid;
+    // A one-time link: the browser keeps the token as a cookie for its remaining life.
+    if (token_valid && token_.source == token_source::query) set_cookie_ = token_set_cookie(token_.value, info.expires_s - now_s);
+  }
+  if (!rules) return;
+  request_view view{request_.method, request_.origin_target, &request_.fields, client_ip_};
+  const auto* fired = rules->fire(view, token_valid, duration_cast<microseconds>(now.time_since_epoch()).count());
+  if (!fired) return;
+  const auto& rule = fired->record();
+  if (fired->action() == rule_action::capture) {
+    if (capturing_) tee_.keep_for_rule();
+    spdlog::debug("{} {} {}: rule '{}' fired (capture)", client_label_, method_, target_, rule.name);
+    return;
+  }
+  if (hooks.debug) {
+    debug_request request{*fired, request_, client_address(view)};
+    if (hooks.debug->dispatch(request) == debug_disposition::taken) return;
+  }
+  spdlog::warn("{} {} {}: rule '{}' fired ({}{}{}), but live debug sessions are not available yet: the request goes "
+               "to the app unchanged, without its debug token",
+               client_label_, method_, target_, rule.name, to_string(fired->action()), rule.action_arg.empty() ? "" : " ",
+               rule.action_arg);
 }
 
 net::awaitable<bool> client_session::connect_upstream(std::string& error, bool& timed_out, bool can_retry) {
@@ -566,6 +608,11 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
   if (capturing_) tee_.response_head(up.in.data().substr(0, head_size_), response_.status);
   client_head_.clear();
   auto plan = write_client_response_head(response_, request_, worker_.shared.draining || !body_done_, client_head_);
+  // The page's address holds the one-time token: no-referrer keeps the browser from
+  // sending it to the app (and to other sites) in the Referer of what the page loads.
+  // Last, so it wins over a policy of the app's own (W3C Referrer Policy §11.1).
+  if (!set_cookie_.empty())
+    client_head_.insert(client_head_.size() - 2, "Set-Cookie: " + set_cookie_ + "\r\nReferrer-Policy: no-referrer\r\n");
   r.close_client = plan.close;
   up.in.consume(head_size_);
 

@@ -17,6 +17,7 @@
 #include "proxy/forwarding.hpp"
 #include "proxy/http_head.hpp"
 #include "proxy/splice_pipe.hpp"
+#include "proxy/token.hpp"
 #include "proxy/worker.hpp"
 
 namespace hindsight::proxy {
@@ -110,6 +111,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // `own_answer`: the bytes of the proxy's own answer, when it gave one.
   void log(int status, std::string_view error, std::string_view own_answer = {});
   void upstream_failed(std::string_view kind) { upstream_error_kind_ = kind; }
+  // Checks the request's debug token and the trigger rules, after the token was
+  // removed from the head: a capture rule keeps the exchange, a debug rule goes to the
+  // debug dispatcher (or, while there is none, is logged and forwarded).
+  void apply_rules();
 
   worker& worker_;
   const proxy_options& options_;
@@ -159,6 +164,12 @@ class client_session : public std::enable_shared_from_this<client_session> {
   bool in_exchange_ = false;
   std::string_view upstream_error_kind_;
   std::uint64_t app_exits_at_start_ = 0;
+
+  // The debug token, removed from the head before anything else looks at it, and the
+  // cookie that answers a valid one-time query token ("" when none is due).
+  token_scratch token_scratch_;
+  found_token token_;
+  std::string set_cookie_;
 
   std::unique_ptr<upstream_connection> upstream_;
   splice_pipe pipe_;

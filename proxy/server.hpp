@@ -5,12 +5,15 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
 #include "proxy/address.hpp"
 #include "proxy/capture.hpp"
 #include "proxy/http_head.hpp"
+#include "proxy/rules.hpp"
+#include "proxy/token.hpp"
 
 namespace hindsight::proxy {
 
@@ -39,6 +42,13 @@ struct server_hooks {
   std::function<std::uint64_t(bool thorough)> app_exits;
   // Receives the exchanges the capture policy keeps. Must not block.
   std::function<void(store::capture&&)> capture;
+  // The trigger rules in force (published by cli/rule_watcher); none: no rules.
+  std::shared_ptr<const rule_table> rules;
+  // The secret debug tokens are checked with; none: no token is valid (tokens are still
+  // removed from requests).
+  std::shared_ptr<const token_secret> token_key;
+  // Takes requests whose debug rule fired; none yet (proxy/debug_dispatcher.hpp).
+  std::shared_ptr<class debug_dispatcher> debug;
 };
 
 // A start-up failure with a message for the user (what, why, what to do).

@@ -37,7 +37,7 @@ struct capture {
   std::string upstream_error_kind;
   std::string upstream_error;  // the proxy's own sentence about it
   bool app_restarted = false;  // the supervised app was (re)started while this exchange ran
-  std::string captured_because;  // "status", "error", "slow" or "sample"
+  std::string captured_because;  // "status", "error", "rule", "slow" or "sample"
 };
 
 // A capture as stored: what the writer added to it.

@@ -11,7 +11,7 @@ namespace {
 
 // Migration i takes a database from schema version i to i + 1. Append only: a released
 // migration is never edited, since files out there have already run it.
-constexpr std::array<std::string_view, 2> migrations = {
+constexpr std::array<std::string_view, 3> migrations = {
     // 1: captures, their bodies, groups, totals and counters.
     R"sql(
 -- AUTOINCREMENT: an id is never given twice, so "show 42" never silently names another
@@ -116,6 +116,40 @@ CREATE INDEX replays_by_capture ON replays (capture_id);
 -- A capture's replays go with it (retention, prune).
 CREATE TRIGGER captures_deleted_replays AFTER DELETE ON captures BEGIN
   DELETE FROM replays WHERE capture_id = OLD.id;
+END;
+)sql",
+    // 3: trigger rules (`hindsight rules`), and the counter the proxy polls to notice changes.
+    R"sql(
+CREATE TABLE rules (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  enabled INTEGER NOT NULL,
+  method TEXT NOT NULL,                -- match fields as the user wrote them; '' matches anything
+  path TEXT NOT NULL,
+  query TEXT NOT NULL,
+  header TEXT NOT NULL,
+  cookie TEXT NOT NULL,
+  client TEXT NOT NULL,
+  action TEXT NOT NULL CHECK (action IN ('capture', 'traceback', 'pdb', 'break', 'post-mortem')),
+  action_arg TEXT NOT NULL,            -- break: FILE:LINE[:COND]
+  hits INTEGER NOT NULL,               -- flushed by the proxy in batches
+  max_hits INTEGER,                    -- NULL: no limit
+  expires_us INTEGER,                  -- NULL: never
+  created_us INTEGER NOT NULL
+);
+
+-- A running proxy reads this one row a few times a second and reloads the rules when it
+-- changed. Hit counts are left out, so the proxy's own flushes do not make it reload.
+INSERT OR IGNORE INTO counters VALUES ('rules_version', 0);
+CREATE TRIGGER rules_inserted AFTER INSERT ON rules BEGIN
+  UPDATE counters SET value = value + 1 WHERE name = 'rules_version';
+END;
+CREATE TRIGGER rules_deleted AFTER DELETE ON rules BEGIN
+  UPDATE counters SET value = value + 1 WHERE name = 'rules_version';
+END;
+CREATE TRIGGER rules_changed AFTER UPDATE OF name, enabled, method, path, query, header, cookie, client, action,
+    action_arg, max_hits, expires_us ON rules BEGIN
+  UPDATE counters SET value = value + 1 WHERE name = 'rules_version';
 END;
 )sql",
 };

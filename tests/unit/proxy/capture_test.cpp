@@ -160,3 +160,22 @@ TEST(CaptureTee, NothingWhenOffOrWhenTheClientLeft) {
   left.begin(request);
   EXPECT_FALSE(left.finish(outcome(0)));
 }
+
+TEST(CaptureTee, ACaptureRuleKeepsASuccessWithItsWholeBody) {
+  capture_policy policy;
+  capture_tee tee(policy);
+  const std::string body(10'000, 'b');  // beyond the 4 KiB kept of a success's body by default
+  tee.begin(request);
+  tee.keep_for_rule();
+  tee.response_head("HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n", 200);
+  tee.response_body(body);
+  auto c = tee.finish(outcome(200));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->captured_because, "rule");
+  EXPECT_EQ(c->response_body, body);
+  EXPECT_FALSE(c->response_body_truncated);
+  // The next exchange on the connection is not kept for the rule's sake.
+  tee.begin(request);
+  tee.response_head("HTTP/1.1 200 OK\r\n\r\n", 200);
+  EXPECT_FALSE(tee.finish(outcome(200)));
+}
