@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include <charconv>
+#include <exception>
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
@@ -267,6 +268,35 @@ int replay(const replay_options& o) {
     if (!where.database_exists())
       throw std::runtime_error("no capture " + o.id + " in " + dir + ": nothing has been captured there yet");
 
+    // The worker's interpreter boots while the store is read: it is started first. What
+    // stops it from starting is reported after the capture is known to exist.
+    replay::session_settings session;
+    replay::started_worker early;
+    std::exception_ptr not_startable;
+    std::string proxy_upstream;
+    if (!o.upstream) {
+      try {
+        auto proxy = ask_running_proxy(where.control);
+        proxy_upstream = proxy.upstream;
+        session.app = choose_app(o, proxy, id);
+        // On a terminal the worker gets it even without a debugger flag: the app's own
+        // breakpoint() or pdb.set_trace() then opens a prompt there, with a debugger's time.
+        const bool interactive = debugger || (!o.json && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO));
+        // The app's own interpreter (its virtualenv) unless told: --python, else $VIRTUAL_ENV
+        // (the worker reads it), else the one the running proxy's app runs under.
+        std::string python = o.python;
+        const char* virtual_env = std::getenv("VIRTUAL_ENV");
+        if (python.empty() && !(virtual_env && *virtual_env)) python = proxy.python;
+        session.worker = {.executable = replay::find_worker(), .python = python, .interactive = interactive};
+        if (o.timeout.empty()) session.prompt_timeout = debugger_timeout;
+        session.timeout = timeout;
+        session.load_timeout = std::max<std::chrono::milliseconds>(timeout, std::chrono::seconds(60));
+        early = replay::start_worker(session.worker);
+      } catch (...) {
+        not_startable = std::current_exception();
+      }
+    }
+
     // The replay is stored: open for writing first, which also brings an older file's
     // schema up to date (the replays table) before the reader checks it.
     std::optional<store::sqlite::database> db;
@@ -293,30 +323,15 @@ int replay(const replay_options& o) {
       row.mode = "upstream";
       row.app_spec = result.upstream;
     } else {
-      auto proxy = ask_running_proxy(where.control);
-      replay::session_settings session;
-      session.app = choose_app(o, proxy, id);
-      // On a terminal the worker gets it even without a debugger flag: the app's own
-      // breakpoint() or pdb.set_trace() then opens a prompt there, with a debugger's time.
-      const bool interactive = debugger || (!o.json && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO));
-      // The app's own interpreter (its virtualenv) unless told: --python, else $VIRTUAL_ENV
-      // (the worker reads it), else the one the running proxy's app runs under.
-      std::string python = o.python;
-      const char* virtual_env = std::getenv("VIRTUAL_ENV");
-      if (python.empty() && !(virtual_env && *virtual_env)) python = proxy.python;
-      session.worker = {.executable = replay::find_worker(), .python = python, .interactive = interactive};
-      if (o.timeout.empty()) session.prompt_timeout = debugger_timeout;
-      session.timeout = timeout;
-      session.load_timeout = std::max<std::chrono::milliseconds>(timeout, std::chrono::seconds(60));
-
+      if (not_startable) std::rethrow_exception(not_startable);
       // Without a running proxy, the app listened where hindsight puts it by default.
-      settings.upstream = !proxy.upstream.empty() ? proxy.upstream : "unix:" + dir + "/app.sock";
+      settings.upstream = !proxy_upstream.empty() ? proxy_upstream : "unix:" + dir + "/app.sock";
       auto request = replay::rebuild_request(*capture, settings);
       for (const auto& w : request.warnings) warn("capture " + std::to_string(id) + ": " + w);
       {
-        terminal_guard terminal(interactive);
+        terminal_guard terminal(session.worker.interactive);
         std::fflush(stdout);
-        result = replay::run_session(session, request);
+        result = replay::run_session(session, request, std::move(early));
       }
       row.mode = stored_mode;
       row.app_spec = session.app.app;

@@ -130,17 +130,26 @@ std::string indented_tail(std::string_view tail, std::size_t max_lines) {
   return out;
 }
 
-replay_result run_session(const session_settings& s, const worker_request& request) {
+started_worker start_worker(const worker_options& options) {
+  started_worker w;
+  try {
+    w.process = std::make_unique<worker_process>(options);
+  } catch (const std::exception& e) {
+    w.error = e.what();
+  }
+  return w;
+}
+
+replay_result run_session(const session_settings& s, const worker_request& request, started_worker early) {
   replay_result r;
   if (auto* id = request.header.if_contains("capture_id"); id && id->is_int64()) r.capture_id = id->as_int64();
-  std::unique_ptr<worker_process> worker;
-  try {
-    worker = std::make_unique<worker_process>(s.worker);
-  } catch (const std::exception& e) {
+  if (!early.process && early.error.empty()) early = start_worker(s.worker);
+  if (!early.process) {
     r.how = outcome::error;
-    r.error = e.what();
+    r.error = early.error;
     return r;
   }
+  std::unique_ptr<worker_process> worker = std::move(early.process);
   conversation talk(*worker, s);
   auto started = clock::now();
   try {

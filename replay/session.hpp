@@ -4,6 +4,8 @@
 // replay_result, never an exception: a worker that cannot start, an app that does not
 // import, a request that outlives its timeout, a worker that crashes.
 #include <chrono>
+#include <memory>
+#include <string>
 
 #include "replay/app_spec.hpp"
 #include "replay/result_view.hpp"
@@ -25,7 +27,16 @@ struct session_settings {
   std::chrono::milliseconds grace{2'000};
 };
 
-replay_result run_session(const session_settings& s, const worker_request& request);
+// A worker started ahead of its session: its interpreter boots (the longest part of a
+// replay before the app's own import) while the caller reads the store.
+struct started_worker {
+  std::unique_ptr<worker_process> process;
+  std::string error;  // why it could not be started ("" when it was)
+};
+started_worker start_worker(const worker_options& options);
+
+// `early`: one from start_worker with the same options, or none to start it here.
+replay_result run_session(const session_settings& s, const worker_request& request, started_worker early = {});
 
 // "60 s", "1.5 s", "0.2 s".
 std::string seconds_text(std::chrono::milliseconds d);
