@@ -119,9 +119,15 @@ net::awaitable<void> client_session::watchdog(std::shared_ptr<client_session> /*
 
 net::awaitable<void> client_session::run(std::shared_ptr<client_session> self) {
   net::co_spawn(client_.get_executor(), watchdog(self), net::detached);
-  for (;;) {
-    if (co_await read_request_head() != head_outcome::ready) break;
-    if (!co_await exchange()) break;
+  try {
+    for (;;) {
+      if (co_await read_request_head() != head_outcome::ready) break;
+      if (!co_await exchange()) break;
+    }
+  } catch (const std::exception& e) {
+    // A bug, not a client's doing: this connection ends, and with it everything it held
+    // (the watchdog, the count of open connections); the other connections go on.
+    spdlog::error("connection from {} ended by an internal error: {}", client_label_, e.what());
   }
   closed_ = true;
   timer_.cancel();
@@ -331,9 +337,12 @@ net::awaitable<bool> client_session::exchange() {
 
 void client_session::apply_rules() {
   set_cookie_.clear();
+  // A page opened from a link with a token, valid or not, must not pass its address on
+  // to the app (or other sites) in the Referer of what it loads.
+  no_referrer_ = token_.in_query;
   const auto& hooks = worker_.shared.hooks;
   auto rules = hooks.rules ? hooks.rules->current() : nullptr;
-  if (!rules && token_.source != token_source::query) return;  // the common case: no rules, no one-time token
+  if (!rules && !token_.in_query) return;  // the common case: no rules, no one-time token
 
   using namespace std::chrono;
   const auto now = system_clock::now();
@@ -344,6 +353,13 @@ void client_session::apply_rules() {
     token_valid = verify_token(*hooks.token_key, token_.value, now_s, &info) == token_status::valid;
     // A one-time link: the browser keeps the token as a cookie for its remaining life.
     if (token_valid && token_.source == token_source::query) set_cookie_ = token_set_cookie(token_.value, info.expires_s - now_s);
+    // A link's token counts even when the browser also sent an older (expired) cookie,
+    // and replaces it.
+    if (!token_valid && !token_.query_value.empty() &&
+        verify_token(*hooks.token_key, token_.query_value, now_s, &info) == token_status::valid) {
+      token_valid = true;
+      set_cookie_ = token_set_cookie(token_.query_value, info.expires_s - now_s);
+    }
   }
   if (!rules) return;
   request_view view{request_.method, request_.origin_target, &request_.fields, client_ip_};
@@ -611,8 +627,8 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
   // The page's address holds the one-time token: no-referrer keeps the browser from
   // sending it to the app (and to other sites) in the Referer of what the page loads.
   // Last, so it wins over a policy of the app's own (W3C Referrer Policy §11.1).
-  if (!set_cookie_.empty())
-    client_head_.insert(client_head_.size() - 2, "Set-Cookie: " + set_cookie_ + "\r\nReferrer-Policy: no-referrer\r\n");
+  if (!set_cookie_.empty()) client_head_.insert(client_head_.size() - 2, "Set-Cookie: " + set_cookie_ + "\r\n");
+  if (no_referrer_) client_head_.insert(client_head_.size() - 2, "Referrer-Policy: no-referrer\r\n");
   r.close_client = plan.close;
   up.in.consume(head_size_);
 

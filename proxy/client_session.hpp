@@ -170,6 +170,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   token_scratch token_scratch_;
   found_token token_;
   std::string set_cookie_;
+  bool no_referrer_ = false;
 
   std::unique_ptr<upstream_connection> upstream_;
   splice_pipe pipe_;

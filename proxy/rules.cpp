@@ -162,6 +162,20 @@ boost::regex compile_regex(std::string_view option, std::string_view text, std::
   }
 }
 
+// Regular expressions run on what clients send, and a capture rule needs no token: the
+// input is bounded, and a match Boost.Regex gives up on (it throws past its complexity
+// limit) is no match rather than an exception through the request's coroutine.
+constexpr std::size_t max_regex_input = 4096;
+
+bool regex_found(const boost::regex& re, std::string_view v) {
+  v = v.substr(0, max_regex_input);
+  try {
+    return boost::regex_search(v.begin(), v.end(), re);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 // A value as the user wrote it: exact, or re:REGEX (searched: anchor it with ^ and $).
 struct value_matcher {
   std::string exact;
@@ -170,7 +184,7 @@ struct value_matcher {
 
   bool matches(std::string_view v) const {
     if (any) return true;
-    if (regex) return boost::regex_search(v.begin(), v.end(), *regex);
+    if (regex) return regex_found(*regex, v);
     return v == exact;
   }
 };
@@ -366,7 +380,7 @@ const char* compiled_rule::mismatch(const request_view& req) const {
   auto q = req.target.find('?');
   if (!m.path_any) {
     auto path = req.target.substr(0, q);
-    bool ok = m.path_regex ? boost::regex_search(path.begin(), path.end(), *m.path_regex) : glob_match(m.path_glob, path);
+    bool ok = m.path_regex ? regex_found(*m.path_regex, path) : glob_match(m.path_glob, path);
     if (!ok) return "--path";
   }
   if (!m.query_any) {

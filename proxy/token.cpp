@@ -83,11 +83,24 @@ void random_bytes(unsigned char* out, std::size_t n) {
 std::string errno_text() { return std::strerror(errno); }
 
 bool read_secret(const std::filesystem::path& path, token_secret& out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // O_NONBLOCK: a FIFO planted there must not hang us; it is refused below.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOENT) return false;
+    if (errno == ELOOP)
+      throw std::runtime_error("the debug token secret '" + path.string() +
+                               "' is a symbolic link: hindsight only trusts a file of its own there; remove it");
     throw std::runtime_error("cannot read the debug token secret '" + path.string() + "': " + errno_text() +
                              " — run hindsight as the user that owns the data directory");
+  }
+  // Whoever can read or replace the secret can sign tokens: it must be this user's own
+  // regular file, readable by nobody else.
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
+    ::close(fd);
+    throw std::runtime_error("the debug token secret '" + path.string() +
+                             "' is not a regular file of this user with mode 0600: remove it (a new one is made; "
+                             "tokens signed with the old one stop working)");
   }
   unsigned char buf[64];
   ssize_t n = ::read(fd, buf, sizeof buf);
@@ -251,7 +264,12 @@ token_secret load_or_create_secret(const std::filesystem::path& data_dir) {
   // so of two processes creating it at once one wins and both read the winner's.
   token_secret fresh{};
   random_bytes(fresh.data(), fresh.size());
-  auto tmp = data_dir / (".secret." + std::to_string(::getpid()));
+  // A random name: two containers sharing the volume may both be pid 1.
+  unsigned char nonce[8];
+  random_bytes(nonce, sizeof nonce);
+  std::string suffix;
+  for (auto b : nonce) suffix += "0123456789abcdef"[b >> 4], suffix += "0123456789abcdef"[b & 15];
+  auto tmp = data_dir / (".secret." + suffix);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0 && errno == EEXIST) {
     ::unlink(tmp.c_str());
@@ -311,6 +329,7 @@ found_token strip_debug_token(request_head& req, token_scratch& scratch) {
     std::string_view value, ignored;
     if (remove_query_param(req.target, token_query, scratch.target, value)) {
       f.stripped = true;
+      f.in_query = true;
       f.original_target = req.target;
       query_value = value;
       req.target = scratch.target;
@@ -332,6 +351,10 @@ found_token strip_debug_token(request_head& req, token_scratch& scratch) {
   if (f.source != token_source::none) {
     scratch.token.assign(f.value);
     f.value = scratch.token;
+  }
+  if (f.source != token_source::query && !query_value.empty()) {
+    scratch.query_token.assign(query_value);
+    f.query_value = scratch.query_token;
   }
   return f;
 }

@@ -60,12 +60,16 @@ struct found_token {
   std::string_view value;   // the first token found (header, then cookie, then query)
   bool stripped = false;    // the request head was changed
   std::string_view original_target;  // the target as received, when stripped
+  // The target carried a hindsight_token parameter (a link): its page must not pass its
+  // address on in Referer. Its value, when another source came first (an older cookie).
+  bool in_query = false;
+  std::string_view query_value;
 };
 
 // Storage for what strip_debug_token rewrites; the request head's views point into it
 // until the next call.
 struct token_scratch {
-  std::string target, origin_target, token;
+  std::string target, origin_target, token, query_token;
   // A list: adding one never moves the others, and an empty one allocates nothing
   // (every connection has one).
   std::forward_list<std::string> cookies;

@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from conftest import describe_cli, failing_handler, hs_cli, list_captures, show_capture, wait_captures, wait_until
+from conftest import (build_request, describe_cli, failing_handler, hs_cli, list_captures, show_capture, wait_captures,
+                      wait_until)
 
 RULES_LOADED = r"rules: (\d+) loaded \((\d+) enabled\)"
 
@@ -97,6 +98,27 @@ def test_capture_rule_stores_a_200_without_restart(proxy):
     assert [(r["name"], r["action"], r["path"], r["expires"], r["state"]) for r in rules] == \
         [("capture-1", "capture", "/ok/*", None, "enabled")]
     assert wait_until(lambda: cli_json(hs, "rules", "list")[0]["hits"] == 1, 5)
+
+
+def test_a_regex_too_costly_for_a_clients_value_is_no_match(proxy):
+    # A capture rule needs no token: its expression meets whatever clients send. One the
+    # engine gives up on must neither hang the connection nor leak it.
+    hs, _ = proxy
+    change_rules(hs, "add", "--header", "X-B=re:a.*b.*c", "--do", "capture", loaded=1, enabled=1)
+    for _ in range(5):
+        with hs.client() as c:
+            c.send(build_request("GET", "/costly", headers=[("X-B", "a" * 20000)]))
+            r = c.read_response(timeout=20)
+            assert r.status == 200 and r.body == b"ok", r
+    with hs.client() as c:
+        c.send(build_request("GET", "/cheap", headers=[("X-B", "a-b-c")]))
+        assert c.read_response(timeout=20).status == 200
+    sentinel(hs)
+    assert paths(hs, "/c*") == ["/cheap"]
+    # Every connection was closed and counted out: a clean stop has none left to drain.
+    start = hs.line_count()
+    hs.stop()
+    assert hs.wait_for_line(r"for 0 open connection", timeout=10, start=start), hs.describe_output()
 
 
 def test_max_hits_is_exact(proxy):
@@ -241,7 +263,19 @@ def test_one_time_query_token_sets_the_cookie(proxy):
     # The page's URL holds the token: the browser must not send it on in a Referer.
     assert resp.header_values("referrer-policy")[-1:] == ["no-referrer"], resp
     for t in (forged(good), expired_token(hs)):
-        assert hs.get(f"/?hindsight_token={t}").header("set-cookie") is None
+        bad = hs.get(f"/?hindsight_token={t}")
+        assert bad.header("set-cookie") is None
+        # Valid or not, a token in the address is kept out of Referer.
+        assert bad.header_values("referrer-policy")[-1:] == ["no-referrer"], bad
+    # A browser still holding an older, expired cookie: the link's token wins and
+    # replaces it.
+    stale = expired_token(hs)
+    resp = hs.request(build_request("GET", f"/?hindsight_token={good}", headers=[("Cookie", f"hindsight_debug={stale}")]))
+    assert (resp.header("set-cookie") or "").startswith(f"hindsight_debug={good};"), resp
+    assert resp.header_values("referrer-policy")[-1:] == ["no-referrer"], resp
+    # Without a token in the address, nothing is added.
+    plain = hs.get("/")
+    assert plain.header("set-cookie") is None and plain.header("referrer-policy") is None
 
 
 def test_debug_rule_needs_a_valid_token_and_forwards_for_now(start_app):

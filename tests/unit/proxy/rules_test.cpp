@@ -88,6 +88,14 @@ TEST(Rules, query_parameter_by_name_or_value_decoded) {
   EXPECT_EQ(mismatch(with(rule("q"), &rule_record::query, "a b=1"), get("/?a%20b=1")), nullptr);
 }
 
+TEST(Rules, a_regex_the_engine_gives_up_on_is_no_match_not_an_exception) {
+  auto r = with(rule("h"), &rule_record::header, "X-B=re:a.*b.*c");
+  EXPECT_STREQ(mismatch(r, get("/", "X-B: " + std::string(20000, 'a') + "\r\n")), "--header");
+  auto slow = with(rule("p"), &rule_record::path, "re:^(a|aa)+$");
+  EXPECT_STREQ(mismatch(slow, get("/" + std::string(5000, 'a') + "b")), "--path");
+  EXPECT_EQ(mismatch(r, get("/", "X-B: a-b-c\r\n")), nullptr);
+}
+
 TEST(Rules, header_by_name_value_or_regex) {
   auto r = with(rule("h"), &rule_record::header, "X-Debug=1");
   EXPECT_EQ(mismatch(r, get("/", "x-debug: 1\r\n")), nullptr);

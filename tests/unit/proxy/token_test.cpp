@@ -99,6 +99,31 @@ TEST(Token, secret_is_created_once_owner_only_and_reused) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Token, a_secret_others_could_read_or_replace_is_refused) {
+  auto dir = std::filesystem::temp_directory_path() / ("hindsight-token-bad-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto secret = dir / "secret";
+  auto message = [&] {
+    try {
+      load_or_create_secret(dir);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("<loaded>");
+  };
+  load_or_create_secret(dir);
+  ::chmod(secret.c_str(), 0644);  // readable by others
+  EXPECT_NE(message().find("not a regular file of this user with mode 0600"), std::string::npos) << message();
+  std::filesystem::remove(secret);
+  ASSERT_EQ(::mkfifo(secret.c_str(), 0600), 0);  // must not hang
+  EXPECT_NE(message().find("not a regular file"), std::string::npos) << message();
+  std::filesystem::remove(secret);
+  std::filesystem::create_symlink("/etc/hostname", secret);
+  EXPECT_NE(message().find("is a symbolic link"), std::string::npos) << message();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(TokenStrip, header_is_removed) {
   std::string raw = "GET /x HTTP/1.1\r\nHost: a\r\nX-Hindsight-Token: T1\r\nAccept: */*\r\n\r\n";
   auto h = parse(raw);
