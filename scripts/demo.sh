@@ -21,6 +21,9 @@ cat <<MSG
     ${bin} list   --data ${here}/.hindsight --groups grouped by route and status
     ${bin} show 1 --data ${here}/.hindsight          one of them, request and response
     ${bin} status --data ${here}/.hindsight          the proxy and the store
+    ${bin} replay 1 --data ${here}/.hindsight        run it again: response and traceback
+    ${bin} replay 1 --data ${here}/.hindsight --pdb  ... stopped in pdb in the view
+    ${bin} export 1 --data ${here}/.hindsight --format curl   as a curl command line
 
     stop   Ctrl-C (in-flight requests finish, then the app is stopped)
 
