@@ -556,4 +556,27 @@ parse_result parse_response_head(std::string_view data, std::string_view request
   return parse_result{parse_state::complete, end, {}};
 }
 
+namespace {
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+bool form_decodes_to(std::string_view encoded, std::string_view plain) {
+  std::size_t j = 0;
+  for (std::size_t i = 0; i < encoded.size(); ++i, ++j) {
+    char c = encoded[i];
+    if (c == '+') c = ' ';
+    else if (c == '%' && i + 2 < encoded.size() && hex_value(encoded[i + 1]) >= 0 && hex_value(encoded[i + 2]) >= 0) {
+      c = static_cast<char>(hex_value(encoded[i + 1]) * 16 + hex_value(encoded[i + 2]));
+      i += 2;
+    }
+    if (j >= plain.size() || plain[j] != c) return false;
+  }
+  return j == plain.size();
+}
+
 }  // namespace hindsight::proxy

@@ -115,4 +115,9 @@ bool is_token(std::string_view s);
 std::size_t parse_field_block(std::string_view data, std::vector<field>& out, std::size_t max_fields,
                               head_error& error);
 
+// Whether the form-encoded `encoded` (percent escapes, '+' for space) decodes to
+// `plain`, without decoding it into a buffer. A '%' not followed by two hex digits
+// stands for itself, as browsers and WSGI frameworks read it.
+bool form_decodes_to(std::string_view encoded, std::string_view plain);
+
 }  // namespace hindsight::proxy

@@ -189,29 +189,6 @@ struct value_matcher {
   }
 };
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Whether the form-encoded `encoded` (percent escapes, '+' for space) decodes to `plain`,
-// without decoding it into a buffer.
-bool decodes_to(std::string_view encoded, std::string_view plain) {
-  std::size_t j = 0;
-  for (std::size_t i = 0; i < encoded.size(); ++i, ++j) {
-    char c = encoded[i];
-    if (c == '+') c = ' ';
-    else if (c == '%' && i + 2 < encoded.size() && hex_value(encoded[i + 1]) >= 0 && hex_value(encoded[i + 2]) >= 0) {
-      c = static_cast<char>(hex_value(encoded[i + 1]) * 16 + hex_value(encoded[i + 2]));
-      i += 2;
-    }
-    if (j >= plain.size() || plain[j] != c) return false;
-  }
-  return j == plain.size();
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -390,8 +367,8 @@ const char* compiled_rule::mismatch(const request_view& req) const {
       auto amp = query.find('&', start);
       auto param = query.substr(start, amp == npos ? npos : amp - start);
       auto eq = param.find('=');
-      if (decodes_to(param.substr(0, eq), m.query_name))
-        found = !m.query_value || decodes_to(eq == npos ? std::string_view{} : param.substr(eq + 1), *m.query_value);
+      if (form_decodes_to(param.substr(0, eq), m.query_name))
+        found = !m.query_value || form_decodes_to(eq == npos ? std::string_view{} : param.substr(eq + 1), *m.query_value);
       if (amp == npos) break;
       start = amp + 1;
     }

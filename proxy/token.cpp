@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -132,6 +133,8 @@ bool remove_cookie(std::string_view value, std::string_view name, std::string& o
     auto pair = value.substr(b, e - b);
     auto eq = pair.find('=');
     auto pair_name = pair.substr(0, eq);
+    // "name =value": frameworks trim around the name (Django, Werkzeug), so must we.
+    while (!pair_name.empty() && (pair_name.back() == ' ' || pair_name.back() == '\t')) pair_name.remove_suffix(1);
     if (pair_name == name) {
       if (found.empty() && eq != std::string_view::npos) {
         auto v = pair.substr(eq + 1);
@@ -166,7 +169,8 @@ bool remove_query_param(std::string_view target, std::string_view name, std::str
     auto amp = query.find('&', start);
     auto param = query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
     auto eq = param.find('=');
-    if (param.substr(0, eq) == name) {
+    // Compared decoded: the app's framework decodes %68indsight_token to the name.
+    if (form_decodes_to(param.substr(0, eq), name)) {
       if (found.empty() && eq != std::string_view::npos) found = param.substr(eq + 1);
       removed = true;
     } else {
@@ -298,13 +302,25 @@ token_secret load_or_create_secret(const std::filesystem::path& data_dir) {
   return secret;
 }
 
+// X-Hindsight-Token in any case, and with '_' for '-': WSGI servers that accept
+// underscores in names (gunicorn before 22) give the app HTTP_X_HINDSIGHT_TOKEN for it.
+static bool is_token_header(std::string_view name) {
+  if (name.size() != token_header.size()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i] == '_' ? '-' : name[i];
+    if (std::tolower(static_cast<unsigned char>(c)) != std::tolower(static_cast<unsigned char>(token_header[i])))
+      return false;
+  }
+  return true;
+}
+
 found_token strip_debug_token(request_head& req, token_scratch& scratch) {
   found_token f;
   std::string_view header_value, cookie_value, query_value;
   if (!scratch.cookies.empty()) scratch.cookies.clear();
   for (std::size_t i = 0; i < req.fields.size();) {
     auto& fl = req.fields[i];
-    if (fl.name.size() == token_header.size() && iequals(fl.name, token_header)) {
+    if (is_token_header(fl.name)) {
       if (header_value.empty()) header_value = fl.value;
       req.fields.erase(req.fields.begin() + static_cast<std::ptrdiff_t>(i));
       f.stripped = true;
@@ -325,7 +341,10 @@ found_token strip_debug_token(request_head& req, token_scratch& scratch) {
     }
     ++i;
   }
-  if (req.target.find(token_query) != std::string_view::npos) {
+  // The query is searched when the name may be in it, also percent-encoded.
+  if (auto q = req.target.find('?');
+      q != std::string_view::npos && (req.target.find(token_query, q) != std::string_view::npos ||
+                                      req.target.find('%', q) != std::string_view::npos)) {
     std::string_view value, ignored;
     if (remove_query_param(req.target, token_query, scratch.target, value)) {
       f.stripped = true;

@@ -192,6 +192,40 @@ TEST(TokenStrip, query_parameter_is_removed_from_target_and_origin_target) {
   EXPECT_EQ(h.origin_target, "/p?x=1");
 }
 
+TEST(TokenStrip, spellings_frameworks_read_as_the_token_are_removed_too) {
+  // What Django, Werkzeug or gunicorn < 22 would hand the app as the token's name.
+  for (std::string target : {"/p?%68indsight_token=T1&a=1", "/p?hindsight%5Ftoken=T1&a=1"}) {
+    std::string raw = "GET " + target + " HTTP/1.1\r\nHost: a\r\n\r\n";
+    auto h = parse(raw);
+    token_scratch s;
+    auto f = strip_debug_token(h, s);
+    EXPECT_EQ(f.value, "T1") << target;
+    EXPECT_EQ(h.target, "/p?a=1") << target;
+  }
+  {
+    std::string raw = "GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1; hindsight_debug =T1\r\n\r\n";
+    auto h = parse(raw);
+    token_scratch s;
+    auto f = strip_debug_token(h, s);
+    EXPECT_EQ(f.value, "T1");
+    EXPECT_EQ(field_value(h, "cookie"), "a=1");
+  }
+  {
+    std::string raw = "GET / HTTP/1.1\r\nHost: a\r\nx_hindsight_token: T1\r\n\r\n";
+    auto h = parse(raw);
+    token_scratch s;
+    auto f = strip_debug_token(h, s);
+    EXPECT_EQ(f.value, "T1");
+    EXPECT_EQ(h.fields.size(), 1u);
+  }
+  // Other percent-encoded names stay as they are.
+  std::string raw = "GET /p?caf%C3%A9=1&a%20b=2 HTTP/1.1\r\nHost: a\r\n\r\n";
+  auto h = parse(raw);
+  token_scratch s;
+  EXPECT_FALSE(strip_debug_token(h, s).stripped);
+  EXPECT_EQ(h.target, "/p?caf%C3%A9=1&a%20b=2");
+}
+
 TEST(TokenStrip, a_request_without_token_is_untouched) {
   std::string raw = "GET /p?pdb=1&hindsight_tokens=1 HTTP/1.1\r\nHost: a\r\nCookie: a=1; hindsight_debugx=2\r\n\r\n";
   auto h = parse(raw);
