@@ -166,25 +166,7 @@ if [[ " $PLACEMENTS " == *" idle "* ]] && ! command -v chrt >/dev/null 2>&1; the
 fi
 
 # --- temp dir and cleanup ---------------------------------------------------------
-TMP=$(mktemp -d /tmp/hindsight-capture-bench.XXXXXX) || die "mktemp failed"
-chmod 755 "$TMP"
-PIDS=()
-
-
-
-cleanup() {
-    local i
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
-    PIDS=()
-    if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then
-        note "kept $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
+make_tmp hindsight-capture-bench
 
 # --- helpers -----------------------------------------------------------------------
 free_port() {     # a free TCP port on 127.0.0.1

@@ -6,6 +6,27 @@ die() { echo "bench: error: $*" >&2; exit 1; }
 note() { echo "bench: $*" >&2; }
 
 # --- processes -----------------------------------------------------------------------
+# make_tmp NAME: TMP, a fresh directory removed at exit (kept with BENCH_KEEP_TMP=1), and
+# PIDS, the processes stopped at exit, the newest first.
+make_tmp() {
+    TMP=$(mktemp -d "/tmp/$1.XXXXXX") || die "mktemp failed"
+    chmod 755 "$TMP"
+    PIDS=()
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM HUP
+}
+
+cleanup() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
+    PIDS=()
+    if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then
+        note "kept $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+}
+
 children_of() {   # direct children of $1 (scan /proc; no name matching)
     local st ppid
     for st in /proc/[0-9]*/status; do

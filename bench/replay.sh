@@ -59,19 +59,7 @@ case $RUNS in ''|*[!0-9]*|0) die "BENCH_RUNS must be a positive integer (got '$R
 HZ=$(getconf CLK_TCK) || die "getconf CLK_TCK failed"
 NCPU=$(nproc)
 
-TMP=$(mktemp -d /tmp/hindsight-bench-replay.XXXXXX) || die "mktemp failed"
-HS_PID=""
-cleanup() {
-    if [ -n "$HS_PID" ] && kill -0 "$HS_PID" 2>/dev/null; then
-        kill -TERM "$HS_PID" 2>/dev/null
-        for _ in $(seq 100); do kill -0 "$HS_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$HS_PID" 2>/dev/null && kill -KILL "$HS_PID" 2>/dev/null
-        wait "$HS_PID" 2>/dev/null
-    fi
-    if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then note "kept $TMP"; else rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+make_tmp hindsight-bench-replay
 
 ms_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", (b - a) * 1000 }'; }
 
@@ -83,6 +71,7 @@ PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); p
 "$HS_BIN" run --listen "127.0.0.1:$PORT" --data "$DATA" -- \
     "$GUNICORN" --chdir "$APP_DIR" -w 1 -b "127.0.0.1:$PORT" "$APP" >"$TMP/run.log" 2>&1 &
 HS_PID=$!
+PIDS+=("$HS_PID")
 code=""
 for _ in $(seq 150); do
     kill -0 "$HS_PID" 2>/dev/null || { tail -n 20 "$TMP/run.log" >&2; die "hindsight run exited"; }

@@ -121,25 +121,7 @@ WRK_PIN=()
 [ "$PIN" = 1 ] && WRK_PIN=(taskset -c 0)
 
 # --- temp dir and cleanup ---------------------------------------------------------
-TMP=$(mktemp -d /tmp/hindsight-bench.XXXXXX) || die "mktemp failed"
-chmod 755 "$TMP"
-PIDS=()
-
-
-
-cleanup() {
-    local i
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
-    PIDS=()
-    if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then
-        note "kept $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
+make_tmp hindsight-bench
 
 # --- helpers -----------------------------------------------------------------------
 free_ports() {    # print $1 distinct free TCP ports on 127.0.0.1
