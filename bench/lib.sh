@@ -79,6 +79,31 @@ children_cpu_s() {
 }
 
 # --- numbers ---------------------------------------------------------------------------
+# parse_wrk FILE -> "rps p50_us p99_us requests seconds socket_errors non2xx"
+parse_wrk() {
+    awk '
+    function us(v,   n, u) {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") return n
+        if (u == "ms") return n * 1000
+        if (u == "s")  return n * 1000000
+        if (u == "m")  return n * 60000000
+        if (u == "h")  return n * 3600000000
+        return -1
+    }
+    /Latency Distribution/ { dist = 1; next }
+    dist && $1 == "50%" { p50 = us($2) }
+    dist && $1 == "99%" { p99 = us($2) }
+    / requests in / { reqs = $1; secs = $4; sub(/,$/, "", secs); secs = us(secs) / 1000000 }
+    /^Requests\/sec:/ { rps = $2 }
+    /Non-2xx or 3xx responses:/ { non2xx += $NF }
+    /Socket errors:/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
+    END {
+        if (rps == "" || p50 == "" || p99 == "" || secs <= 0) { print "fail"; exit }
+        printf "%s %s %s %s %s %d %d\n", rps, p50, p99, reqs, secs, err, non2xx
+    }' "$1"
+}
+
 # stats VALUE... -> "median min max count" of the non-empty values ("" if none)
 stats() {
     awk 'BEGIN {

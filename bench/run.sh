@@ -215,30 +215,6 @@ EOF
 }
 
 
-# parse_wrk FILE -> "rps p50_us p99_us requests errors"
-parse_wrk() {
-    awk '
-    function us(v,   n, u) {
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        if (u == "us") return n
-        if (u == "ms") return n * 1000
-        if (u == "s")  return n * 1000000
-        if (u == "m")  return n * 60000000
-        if (u == "h")  return n * 3600000000
-        return -1
-    }
-    /Latency Distribution/ { dist = 1; next }
-    dist && $1 == "50%" { p50 = us($2) }
-    dist && $1 == "99%" { p99 = us($2) }
-    / requests in / { reqs = $1 }
-    /^Requests\/sec:/ { rps = $2 }
-    /Non-2xx or 3xx responses:/ { err += $NF }
-    /Socket errors:/ { gsub(/,/, ""); err += $4 + $6 + $8 + $10 }
-    END {
-        if (rps == "" || p50 == "" || p99 == "") { print "fail"; exit }
-        printf "%s %s %s %s %d\n", rps, p50, p99, reqs, err
-    }' "$1"
-}
 
 fmt_ms() { awk -v u="$1" 'BEGIN { printf "%.3f ms", u / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
@@ -295,7 +271,8 @@ measure() {
         [ "$target" = hindsight ] || die "N=$N $size $target: could not parse wrk output (round $r)"
         hs_fail "$key" "wrk output unparsable in round $r"; return
     fi
-    read -r rps p50 p99 reqs errs <<<"$res"
+    read -r rps p50 p99 reqs _ socket_errs non2xx <<<"$res"
+    errs=$((socket_errs + non2xx))
     RPS[$key|$r]=$rps; P50[$key|$r]=$p50; P99[$key|$r]=$p99
     ERRS[$key]=$(( ${ERRS[$key]:-0} + errs ))
     if [ -n "$root" ] && [ "${reqs:-0}" -gt 0 ]; then
