@@ -59,7 +59,25 @@ json::object replay_summary_json(const store::replay_record& r) {
           {"outcome", r.outcome},
           {"status", r.status ? json::value(*r.status) : json::value(nullptr)},
           {"exception_type", std::move(exception_type)},
-          {"duration_ms", r.duration_ms}};
+          {"duration_ms", r.duration_ms},
+          {"trigger", r.trigger.empty() ? json::value(nullptr) : json::value(r.trigger)}};
+}
+
+// What a replay's row says in the MODE column: its mode, or for a live debug session the
+// rule that sent the request to it.
+std::string mode_text(const store::replay_record& r) {
+  return r.trigger.empty() ? escape_controls(r.mode) : "live (rule '" + escape_controls(utf8_or_latin1(r.trigger)) + "')";
+}
+
+// The bytes a live debug session's terminal showed, for a terminal: its escape sequences
+// (colours, cursor moves, bracketed paste) written out as \xNN rather than run again.
+std::string transcript_text(const store::replay_record& r) {
+  if (r.transcript.empty()) return "";
+  std::string out = "\n--- the debug session's terminal (" + std::to_string(r.transcript.size()) +
+                    " bytes: the app's output and the echo of what was typed) ---\n";
+  out += escape_controls(utf8_or_latin1(r.transcript));
+  if (out.back() != '\n') out += '\n';
+  return out;
 }
 
 std::string replays_text(std::int64_t capture_id, const std::vector<store::replay_record>& replays) {
@@ -74,15 +92,16 @@ std::string replays_text(std::int64_t capture_id, const std::vector<store::repla
   for (const auto& r : std::span(replays).first(std::min(shown, replays.size()))) {
     auto summary = replay_summary_json(r);
     auto& type = summary.at("exception_type");
-    table.add_row({std::to_string(r.id), iso8601_seconds(r.time_us), r.mode,
+    table.add_row({std::to_string(r.id), iso8601_seconds(r.time_us), mode_text(r),
                    r.status ? std::to_string(*r.status) : "-", r.outcome,
                    type.is_string() ? escape_controls(type.as_string()) : "-"});
   }
   std::string older = replays.size() > shown
                           ? "(" + std::to_string(replays.size() - shown) + " older replays not shown; --json lists all)\n"
                           : "";
-  return "\nReplays (newest first; hindsight show " + std::to_string(capture_id) + " --replay N shows one):\n" +
-         table.render() + older;
+  bool live = std::any_of(replays.begin(), replays.end(), [](const auto& r) { return !r.trigger.empty(); });
+  return std::string(live ? "\nReplays and live debug sessions" : "\nReplays") + " (newest first; hindsight show " +
+         std::to_string(capture_id) + " --replay N shows one):\n" + table.render() + older;
 }
 
 }  // namespace
@@ -192,11 +211,16 @@ int show(const show_options& o) {
         obj["time"] = iso8601_ms(row->time_us);
         obj["mode"] = row->mode;
         obj["app"] = row->app_spec;
+        obj["trigger"] = row->trigger.empty() ? json::value(nullptr) : json::value(row->trigger);
+        // Each byte as the code point of its value, as strings from the wire are.
+        obj["transcript"] = row->transcript.empty() ? json::value(nullptr) : json::value(latin1_to_utf8(row->transcript));
         out = to_json_text(obj) + "\n";
       } else {
-        out = "(stored " + iso8601_seconds(row->time_us) + "; mode " + row->mode + "; app " + row->app_spec + ")\n" +
+        out = "(" + std::string(row->trigger.empty() ? "stored " : "live debug session ") + iso8601_seconds(row->time_us) +
+              "; mode " + escape_controls(row->mode) + "; app " + escape_controls(utf8_or_latin1(row->app_spec)) + ")\n" +
               replay::result_text(result, settings.body_limit);
-        if (result.how != replay::outcome::completed) out += "not completed: " + result.error + "\n";
+        if (result.how != replay::outcome::completed) out += "not completed: " + escape_controls(result.error) + "\n";
+        out += transcript_text(*row);
       }
       std::fflush(stdout);
       write_all(STDOUT_FILENO, out, "stdout");

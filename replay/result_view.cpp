@@ -130,6 +130,7 @@ replay_result result_from_record(const store::replay_record& row) {
     if (auto v = json::parse(row.exception_json, ec); !ec) r.exception = std::move(v);
   r.body = row.body;
   r.duration_ms = row.duration_ms;
+  r.trigger = row.trigger;
   return r;
 }
 
@@ -170,8 +171,10 @@ std::string result_text(const replay_result& r, std::size_t body_limit) {
   char ms[32];
   std::snprintf(ms, sizeof ms, "%.1f ms", r.duration_ms);
   const bool upstream = r.target == "upstream";
-  std::string title = "replay" + (r.replay_id ? " " + std::to_string(r.replay_id) : std::string()) + " of capture " +
-                      std::to_string(r.capture_id) + (upstream ? " by the app at " + shown(r.upstream) : std::string());
+  std::string title = (r.trigger.empty() ? "replay" : "live session") +
+                      (r.replay_id ? " " + std::to_string(r.replay_id) : std::string()) + " of capture " +
+                      std::to_string(r.capture_id) + (upstream ? " by the app at " + shown(r.upstream) : std::string()) +
+                      (r.trigger.empty() ? std::string() : " (rule '" + shown(r.trigger) + "')");
   if (r.how == outcome::completed) {
     std::string status = str(r.response, "status");
     out += title + ": " + (status.empty() ? std::string("the app raised before it started a response") : shown(status)) +

@@ -34,6 +34,9 @@ struct replay_result {
   // "worker", or "upstream" when the request went to the running app (replay --upstream)
   std::string target = "worker";
   std::string upstream;            // for upstream: the app's address
+  // The rule that sent the request to a live debug session (stored with its capture by
+  // the proxy); "" for `hindsight replay`.
+  std::string trigger;
 };
 
 // A stored replay (`replays` table) as the result it was, to show it again.
@@ -59,7 +62,8 @@ boost::json::object result_to_json(const replay_result& r);
 
 // For a terminal: the status line, headers, a bounded preview of the body (text as is,
 // binary as a hex dump), the traceback, and what was rolled back (nothing is, when the
-// running app answered: its side effects happened).
+// running app answered: its side effects happened). A live session is titled as one,
+// with its rule.
 std::string result_text(const replay_result& r, std::size_t body_limit);
 
 }  // namespace hindsight::replay

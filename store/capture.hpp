@@ -2,8 +2,11 @@
 // One exchange as the proxy saw it, on its way to the store. The proxy fills it on the
 // request's thread; the writer thread redacts, groups and stores it.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "store/replay_record.hpp"
 
 namespace hindsight::store {
 
@@ -38,6 +41,11 @@ struct capture {
   std::string upstream_error;  // the proxy's own sentence about it
   bool app_restarted = false;  // the supervised app was (re)started while this exchange ran
   std::string captured_because;  // "status", "error", "rule", "slow" or "sample"
+
+  // The live debug session a rule ran this request in, stored in `replays` with the
+  // capture, in the same transaction (its capture_id is set then): a dropped capture
+  // takes its session with it. Its transcript is stored as the terminal showed it.
+  std::optional<replay_record> live_session;
 };
 
 // A capture as stored: what the writer added to it.

@@ -11,7 +11,7 @@ namespace {
 
 // Migration i takes a database from schema version i to i + 1. Append only: a released
 // migration is never edited, since files out there have already run it.
-constexpr std::array<std::string_view, 3> migrations = {
+constexpr std::array<std::string_view, 4> migrations = {
     // 1: captures, their bodies, groups, totals and counters.
     R"sql(
 -- AUTOINCREMENT: an id is never given twice, so "show 42" never silently names another
@@ -151,6 +151,12 @@ CREATE TRIGGER rules_changed AFTER UPDATE OF name, enabled, method, path, query,
     action_arg, max_hits, expires_us ON rules BEGIN
   UPDATE counters SET value = value + 1 WHERE name = 'rules_version';
 END;
+)sql",
+    // 4: live debug sessions (`hindsight attach`) stored with the capture of the request
+    // they ran, as replays with what the terminal showed and the rule that sent them.
+    R"sql(
+ALTER TABLE replays ADD COLUMN transcript BLOB;  -- the session's terminal, output and echo; NULL without one
+ALTER TABLE replays ADD COLUMN "trigger" TEXT;   -- the rule that sent a live request; NULL for hindsight replay
 )sql",
 };
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "store/fingerprint.hpp"
+#include "store/replays.hpp"
 #include "store/schema.hpp"
 #include "store/sqlite.hpp"
 
@@ -64,12 +65,20 @@ std::string mib_text(std::uint64_t bytes) {
   return buf;
 }
 
-// The bytes a capture holds in memory while it waits: its headers and bodies, and the
-// rest of its fields.
+// The text and blob bytes of a live debug session stored with its capture.
+std::uint64_t session_bytes(const std::optional<replay_record>& r) {
+  if (!r) return 0;
+  return r->mode.size() + r->app_spec.size() + r->exception_json.size() + r->result_json.size() + r->body.size() +
+         r->outcome.size() + r->error.size() + r->transcript.size() + r->trigger.size();
+}
+
+// The bytes a capture holds in memory while it waits: its headers and bodies, its live
+// session's transcript, body and results, and the rest of its fields.
 std::uint64_t queued_size(const capture& c) {
   return 200 + c.client.size() + c.scheme.size() + c.host.size() + c.method.size() + c.target.size() +
          c.reason.size() + c.upstream_error_kind.size() + c.upstream_error.size() + c.captured_because.size() +
-         c.request_headers.size() + c.request_body.size() + c.response_headers.size() + c.response_body.size();
+         c.request_headers.size() + c.request_body.size() + c.response_headers.size() + c.response_body.size() +
+         session_bytes(c.live_session);
 }
 
 // The free space an unprivileged writer may use on the file system holding `dir`;
@@ -158,15 +167,15 @@ struct pending_row {
   std::int64_t size = 0;
 };
 
-// The bytes a row accounts for (--retain-bytes): every text and blob it holds, and a
-// fixed allowance for its numbers and record headers.
+// The bytes a row accounts for (--retain-bytes): every text and blob it holds, its live
+// session's (deleted with it), and a fixed allowance for its numbers and record headers.
 std::int64_t accounted_size(const pending_row& row) {
   const capture& c = row.c;
   return static_cast<std::int64_t>(
       100 + c.client.size() + c.scheme.size() + c.host.size() + c.method.size() + c.target.size() +
       row.path.size() + c.reason.size() + c.upstream_error_kind.size() + c.upstream_error.size() +
       c.captured_because.size() + row.redacted_json.size() + c.request_headers.size() + c.request_body.size() +
-      c.response_headers.size() + c.response_body.size());
+      c.response_headers.size() + c.response_body.size() + session_bytes(c.live_session));
 }
 
 pending_row prepare_row(capture&& c, const redaction_rules& rules) {
@@ -190,7 +199,8 @@ struct connection {
 
   // Counts `count` captures like `first` into their group; returns the group's id.
   std::int64_t add_to_group(const pending_row& first, std::int64_t count, std::int64_t first_us, std::int64_t last_us);
-  void insert(const pending_row& row, std::int64_t group_id);
+  void insert(pending_row& row, std::int64_t group_id);
+  void insert_live_session(replay_record& session, std::int64_t capture_id);
   void add_to_counter(std::string_view name, std::uint64_t n);
   void set_counter(std::string_view name, std::uint64_t value);
   // The retention in force, for a `hindsight prune` run while no proxy is.
@@ -255,7 +265,7 @@ std::int64_t connection::add_to_group(const pending_row& first, std::int64_t cou
   return group_id;
 }
 
-void connection::insert(const pending_row& row, std::int64_t group_id) {
+void connection::insert(pending_row& row, std::int64_t group_id) {
   const capture& c = row.c;
   int i = 0;
   auto& s = insert_capture;
@@ -286,7 +296,8 @@ void connection::insert(const pending_row& row, std::int64_t group_id) {
   s.bind_int64(++i, row.size);
   s.run();
 
-  insert_bodies.bind_int64(1, db.last_insert_rowid());
+  const std::int64_t capture_id = db.last_insert_rowid();
+  insert_bodies.bind_int64(1, capture_id);
   // Not copied by SQLite: the row outlives the step, and the bindings are cleared after it.
   insert_bodies.bind_blob_view(2, c.request_headers);
   insert_bodies.bind_blob_view(3, c.request_body);
@@ -294,6 +305,21 @@ void connection::insert(const pending_row& row, std::int64_t group_id) {
   insert_bodies.bind_blob_view(5, c.response_body);
   insert_bodies.run();
   insert_bodies.clear_bindings();
+
+  if (row.c.live_session) insert_live_session(*row.c.live_session, capture_id);
+}
+
+void connection::insert_live_session(replay_record& session, std::int64_t capture_id) {
+  session.capture_id = capture_id;
+  // A session row SQLite refuses (an outcome it does not know) is left out on its own: it
+  // must not take the batch's other captures down with it. The failed statement alone
+  // is backed out (ON CONFLICT ABORT); the transaction goes on.
+  try {
+    insert_replay(db, session);
+  } catch (const error& e) {
+    if ((e.code & 0xff) != SQLITE_CONSTRAINT) throw;
+    spdlog::warn("the live debug session of capture {} is not stored: {}", capture_id, e.what());
+  }
 }
 
 void connection::add_to_counter(std::string_view name, std::uint64_t n) {
@@ -475,7 +501,7 @@ void capture_writer::impl::store(std::vector<capture>& batch) {
           recording = unrecorded;
         }
         for (auto& [fingerprint, g] : groups) g.id = conn->add_to_group(*g.first, g.count, g.first_us, g.last_us);
-        for (const auto& row : rows) conn->insert(row, groups[row.fingerprint].id);
+        for (auto& row : rows) conn->insert(row, groups[row.fingerprint].id);
         conn->add_to_counter("stored", n);
         for (std::size_t r = 0; r < reasons; ++r) conn->add_to_counter(counter_name(drop_reason(r)), recording[r]);
         over_limits = conn->over_limits(options.keep);

@@ -7,9 +7,9 @@
 // batches between inserts.
 //
 // Memory: the queue holds at most queue_capacity captures and at most queue_bytes of
-// their headers and bodies (a capture that would go beyond either is dropped as
-// queue_full; one capture alone is always taken), and the batch being written holds at
-// most 256 captures or about 8 MiB more.
+// their headers, bodies and live debug sessions (a capture that would go beyond either
+// is dropped as queue_full; one capture alone is always taken), and the batch being
+// written holds at most 256 captures or about 8 MiB more.
 //
 // Disk: before each batch the writer checks the free space of the database's file
 // system and drops the batch as database_full when less than min_free_bytes would be

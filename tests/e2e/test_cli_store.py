@@ -5,6 +5,7 @@ second `hindsight run` on a data directory that one already uses."""
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 
@@ -222,6 +223,48 @@ def test_show_unknown_id(proxied):
         p = hs_cli(*args, data=hs.data)
         assert p.returncode != 0, describe_cli(p)
         assert str(missing) in err_text(p) and p.stdout == b"", describe_cli(p)
+
+
+def test_show_marks_a_live_debug_session_and_prints_its_transcript(proxied):
+    # The proxy's live debugger stores its sessions with the capture; written here as it
+    # would write one, into a store the real proxy made.
+    hs, _ = proxied(failing_handler(500))
+    [row] = fill(hs, ["/orders/7/total"])
+    transcript = (b"> /srv/shop/views.py(12)total()\r\n(Pdb) p sku\r\n'A-\xc3\xa91'\r\n"
+                  b"\x1b[31mred\x1b[0m\x07\r\n(Pdb) c\r\n")
+    conn = sqlite3.connect(str(hs.data / "captures.db"), timeout=10)
+    with conn:
+        conn.execute("INSERT INTO replays (capture_id, time_us, mode, app_spec, status, body, duration_ms, outcome, "
+                     "error) VALUES (?, 1764000000000000, 'run', 'shop.wsgi:application', 500, x'', 3.5, "
+                     "'completed', '')", (row["id"],))
+        live = conn.execute("INSERT INTO replays (capture_id, time_us, mode, app_spec, status, body, duration_ms, "
+                            "outcome, error, transcript, trigger) VALUES (?, 1764000001000000, 'pdb', "
+                            "'shop.wsgi:application', 500, x'', 4200, 'completed', '', ?, 'pdb-q')",
+                            (row["id"], transcript)).lastrowid
+    conn.close()
+
+    p = hs_cli("show", row["id"], data=hs.data)
+    out = p.stdout.decode()
+    assert p.returncode == 0, describe_cli(p)
+    assert "Replays and live debug sessions (newest first" in out, out
+    assert re.search(rf"^\s*{live}\s+\S+\s+live \(rule 'pdb-q'\)\s+500\s+completed", out, re.M), out
+    assert re.search(r"^\s*\d+\s+\S+\s+run\s+500\s+completed", out, re.M), out
+
+    p = hs_cli("show", row["id"], "--replay", live, data=hs.data)
+    out = p.stdout.decode()
+    assert p.returncode == 0, describe_cli(p)
+    assert f"live session {live} of capture {row['id']} (rule 'pdb-q'): " in out, out
+    heading = out.index("--- the debug session's terminal")
+    assert out[heading:].split("\n", 1)[1] == (
+        "> /srv/shop/views.py(12)total()\n(Pdb) p sku\n'A-\u00e91'\n\\x1b[31mred\\x1b[0m\\x07\n(Pdb) c\n"), out
+    assert "\x1b" not in out and "\x07" not in out
+
+    shown = json.loads(hs_cli("show", row["id"], "--json", data=hs.data).stdout)
+    assert [(r["id"], r["trigger"]) for r in shown["replays"]] == [(live, "pdb-q"), (live - 1, None)], shown
+    one = json.loads(hs_cli("show", row["id"], "--replay", live, "--json", data=hs.data).stdout)
+    assert one["trigger"] == "pdb-q" and one["transcript"].encode("latin-1") == transcript, one
+    other = json.loads(hs_cli("show", row["id"], "--replay", live - 1, "--json", data=hs.data).stdout)
+    assert other["trigger"] is None and other["transcript"] is None, other
 
 
 @pytest.mark.parametrize("command", [["list"], ["list", "--json"], ["show", "1"], ["status"], ["prune", "--all"]])

@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include "store/replay_record.hpp"
+
 using namespace hindsight::replay;
 namespace json = boost::json;
 
@@ -160,4 +162,20 @@ TEST(ResultView, an_upstream_replay_names_the_app_and_claims_no_rollback) {
   EXPECT_EQ(j.at("upstream"), "unix:/srv/app.sock");
   EXPECT_EQ(result_to_json(completed_500()).at("target"), "worker");
   EXPECT_FALSE(result_to_json(completed_500()).contains("upstream"));
+}
+
+TEST(ResultView, a_live_session_is_titled_with_its_rule) {
+  auto r = completed_500();
+  r.trigger = "pdb-\x1b[2Jq";
+  auto text = result_text(r, 8192);
+  EXPECT_EQ(text.rfind("live session 9 of capture 3 (rule 'pdb-\\x1b[2Jq'): 500 Internal Server Error (12.2 ms)\n", 0),
+            0u)
+      << text;
+  hindsight::store::replay_record row;
+  row.id = 9;
+  row.capture_id = 3;
+  row.outcome = "completed";
+  row.trigger = "pdb-q";
+  EXPECT_EQ(result_from_record(row).trigger, "pdb-q");
+  EXPECT_EQ(result_from_record(row).how, outcome::completed);
 }

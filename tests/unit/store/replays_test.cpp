@@ -124,3 +124,69 @@ TEST(Replays, migration_two_upgrades_a_version_one_file) {
   EXPECT_EQ(schema_version(db), known_schema_version());
   EXPECT_GT(insert_replay(db, attempt(1, "completed")), 0);
 }
+
+TEST(Replays, a_live_session_keeps_its_transcript_and_trigger) {
+  sqlite::database db(":memory:", sqlite::open_mode::create);
+  prepare_for_writing(db);
+  auto r = attempt(7, "completed");
+  r.mode = "pdb";
+  r.transcript = std::string("> /srv/app/views.py(12)total()\r\n(Pdb) c\r\n\x1b[?2004l\0end", 53);
+  r.trigger = "pdb-q";
+  auto back = get_replay(db, insert_replay(db, r));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->transcript, r.transcript);
+  EXPECT_EQ(back->trigger, "pdb-q");
+
+  // A `hindsight replay` has neither: NULL in the file, "" in the record.
+  auto plain = insert_replay(db, attempt(7, "completed"));
+  sqlite::statement s(db, "SELECT transcript IS NULL, \"trigger\" IS NULL FROM replays WHERE id = ?");
+  s.bind_int64(1, plain);
+  ASSERT_TRUE(s.step());
+  EXPECT_EQ(s.column_int64(0), 1);
+  EXPECT_EQ(s.column_int64(1), 1);
+  auto listed = list_replays(db, 7, 0);
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].transcript, "");
+  EXPECT_EQ(listed[0].trigger, "");
+  EXPECT_EQ(listed[1].trigger, "pdb-q");
+}
+
+TEST(Replays, migration_four_adds_transcript_and_trigger_to_a_version_three_file) {
+  hindsight::store::testing::temp_dir dir;
+  std::int64_t old_row = 0;
+  {
+    // A file as a schema-3 build left it, with one replay in it.
+    sqlite::database db(dir.database(), sqlite::open_mode::create);
+    prepare_for_writing(db);
+    db.exec("ALTER TABLE replays DROP COLUMN transcript; ALTER TABLE replays DROP COLUMN \"trigger\"; "
+            "PRAGMA user_version = 3");
+    db.exec("INSERT INTO replays (capture_id, time_us, mode, app_spec, status, body, duration_ms, outcome, error) "
+            "VALUES (3, 1, 'run', 'app:app', 500, x'00ff', 2.5, 'completed', '')");
+    old_row = db.last_insert_rowid();
+  }
+  {
+    // Read as `show` reads it, without migrating: the rows are there, without the new fields.
+    sqlite::database db(dir.database(), sqlite::open_mode::read_only);
+    EXPECT_EQ(schema_version(db), 3);
+    auto rows = list_replays(db, 3, 0);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].body, std::string("\0\xff", 2));
+    EXPECT_EQ(rows[0].transcript, "");
+    EXPECT_EQ(rows[0].trigger, "");
+    ASSERT_TRUE(get_replay(db, old_row));
+  }
+  sqlite::database db(dir.database(), sqlite::open_mode::read_write);
+  prepare_for_writing(db);
+  EXPECT_EQ(schema_version(db), 4);
+  auto r = attempt(3, "completed");
+  r.transcript = "(Pdb) ";
+  r.trigger = "live";
+  auto id = insert_replay(db, r);
+  auto rows = list_replays(db, 3, 0);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].id, id);
+  EXPECT_EQ(rows[0].transcript, "(Pdb) ");
+  EXPECT_EQ(rows[1].id, old_row);
+  EXPECT_EQ(rows[1].body, std::string("\0\xff", 2));
+  EXPECT_EQ(rows[1].trigger, "");
+}

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "store/queries.hpp"
+#include "store/replays.hpp"
 #include "store/schema.hpp"
 #include "store/sqlite.hpp"
 #include "store_test_support.hpp"
@@ -310,6 +311,105 @@ TEST(Writer, the_queue_is_bounded_by_bytes_too) {
     EXPECT_EQ(dropped(w.stats(), drop_reason::queue_full), 7u);
   }
   ASSERT_TRUE(eventually([&] { return w.stats().stored == 4; }));
+}
+
+namespace {
+
+replay_record live_session(std::string transcript, std::string outcome = "completed") {
+  replay_record r;
+  r.time_us = now_us();
+  r.mode = "pdb";
+  r.app_spec = "shop.wsgi:application";
+  r.status = 500;
+  r.exception_json = R"({"type":"KeyError"})";
+  r.result_json = R"({"type":"response","status":"500 Internal Server Error"})";
+  r.body = "oops";
+  r.duration_ms = 4200;
+  r.outcome = std::move(outcome);
+  r.transcript = std::move(transcript);
+  r.trigger = "pdb-q";
+  return r;
+}
+
+std::vector<replay_record> replays_in(const std::filesystem::path& database) {
+  sqlite::database db(database, sqlite::open_mode::read_only);
+  return list_replays(db, 0, 0);
+}
+
+}  // namespace
+
+TEST(Writer, stores_a_live_session_with_its_capture) {
+  temp_dir dir;
+  auto debugged = failing_request("GET", "/orders/7/total?pdb=1", 500);
+  debugged.captured_because = "rule";
+  debugged.live_session = live_session("(Pdb) p order\r\n{'id': 7}\r\n(Pdb) c\r\n"s + '\0');
+  {
+    capture_writer w({.database = dir.database()});
+    w.submit(failing_request("GET", "/before", 500));
+    w.submit(capture(debugged));
+    w.submit(failing_request("GET", "/after", 500));
+    ASSERT_TRUE(eventually([&] { return w.stats().stored == 3; }));
+  }
+  auto rows = reader(dir.database()).list({});
+  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_EQ(rows[1].path, "/orders/7/total");
+  auto sessions = replays_in(dir.database());
+  ASSERT_EQ(sessions.size(), 1u);
+  const auto& s = sessions[0];
+  EXPECT_EQ(s.capture_id, rows[1].id);  // the new capture's id, not the one in the record
+  EXPECT_EQ(s.transcript, debugged.live_session->transcript);
+  EXPECT_EQ(s.trigger, "pdb-q");
+  EXPECT_EQ(s.mode, "pdb");
+  EXPECT_EQ(s.app_spec, "shop.wsgi:application");
+  EXPECT_EQ(s.status, 500);
+  EXPECT_EQ(s.exception_json, debugged.live_session->exception_json);
+  EXPECT_EQ(s.result_json, debugged.live_session->result_json);
+  EXPECT_EQ(s.body, "oops");
+  EXPECT_DOUBLE_EQ(s.duration_ms, 4200);
+  EXPECT_EQ(s.outcome, "completed");
+
+  // It goes with its capture.
+  sqlite::database db(dir.database(), sqlite::open_mode::read_write);
+  EXPECT_EQ(delete_first_captures(db, 2), 2u);
+  EXPECT_TRUE(list_replays(db, 0, 0).empty());
+}
+
+TEST(Writer, a_live_session_sqlite_refuses_leaves_the_captures_stored) {
+  temp_dir dir;
+  auto debugged = failing_request("GET", "/x?pdb=1", 500);
+  debugged.live_session = live_session("(Pdb) ", "half-done");  // not an outcome the table takes
+  {
+    capture_writer w({.database = dir.database()});
+    w.submit(failing_request("GET", "/before", 500));
+    w.submit(std::move(debugged));
+    ASSERT_TRUE(eventually([&] { return w.stats().stored == 2; }));
+    EXPECT_EQ(w.stats().last_error, "");
+  }
+  EXPECT_EQ(reader(dir.database()).list({}).size(), 2u);
+  EXPECT_TRUE(replays_in(dir.database()).empty());
+}
+
+TEST(Writer, a_live_sessions_transcript_counts_in_the_queue_and_its_drop_with_the_capture) {
+  temp_dir dir;
+  capture_writer w({.database = dir.database(), .queue_bytes = 3u << 20, .busy_timeout = 10s});
+  auto debugged = failing_request("GET", "/x?pdb=1", 500);
+  debugged.live_session = live_session(std::string((1 << 20) - 1000, 't'));
+  int accepted = 0;
+  {
+    sqlite::database other(dir.database(), sqlite::open_mode::read_write);
+    sqlite::transaction lock(other);
+    w.submit(failing_request("GET", "/first", 500));
+    ASSERT_TRUE(eventually([&] { return w.stats().queue_length == 0; }));
+    for (int i = 0; i < 10; ++i) accepted += w.submit(capture(debugged));
+    EXPECT_EQ(accepted, 3);
+    EXPECT_EQ(dropped(w.stats(), drop_reason::queue_full), 7u);
+  }
+  ASSERT_TRUE(eventually([&] { return w.stats().stored == 4; }));
+  EXPECT_EQ(replays_in(dir.database()).size(), 3u);
+  auto summary = reader(dir.database()).summary();
+  EXPECT_EQ(dropped_total(summary, "queue_full"), 7u);
+  // --retain-bytes sees the transcript too: it is deleted with the capture.
+  EXPECT_GT(summary.bytes, 3 * debugged.live_session->transcript.size());
 }
 
 TEST(Writer, the_default_queue_holds_at_most_64_mebibytes) {
