@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "cli/attach_command.hpp"
 #include "cli/export_command.hpp"
 #include "cli/list_command.hpp"
 #include "cli/prune_command.hpp"
@@ -36,6 +37,8 @@ int main(int argc, char** argv) {
   hindsight::cli::add_rules_command(app, rules);
   hindsight::cli::token_options token;
   hindsight::cli::add_token_command(app, token);
+  hindsight::cli::attach_options attach;
+  hindsight::cli::add_attach_command(app, attach);
 
   try {
     app.parse(argc, argv);
@@ -62,5 +65,6 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("export")) return hindsight::cli::export_capture(export_);
   if (app.got_subcommand("rules")) return hindsight::cli::rules(rules);
   if (app.got_subcommand("token")) return hindsight::cli::token(token);
+  if (app.got_subcommand("attach")) return hindsight::cli::attach(attach);
   return 2;
 }
