@@ -287,7 +287,7 @@ int replay(const replay_options& o) {
         std::string python = o.python;
         const char* virtual_env = std::getenv("VIRTUAL_ENV");
         if (python.empty() && !(virtual_env && *virtual_env)) python = proxy.python;
-        session.worker = {.executable = replay::find_worker(), .python = python, .interactive = interactive};
+        session.worker = {.executable = replay::find_worker(), .python = python, .interactive = interactive, .terminal = {}};
         if (o.timeout.empty()) session.prompt_timeout = debugger_timeout;
         session.timeout = timeout;
         session.load_timeout = std::max<std::chrono::milliseconds>(timeout, std::chrono::seconds(60));

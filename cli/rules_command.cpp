@@ -161,8 +161,8 @@ int add(const rules_options& o) {
   if (r.expires_us) std::printf(", until %s", iso8601_seconds(*r.expires_us).c_str());
   std::printf("\na running proxy applies it within a second\n");
   if (proxy::is_debug(action))
-    std::printf("it fires only for requests that carry a debug token (`hindsight token`); live debug sessions are not "
-                "available yet: such a request is logged and goes to the app unchanged\n");
+    std::printf("it fires only for requests that carry a debug token (`hindsight token`); such a request runs in a "
+                "debug worker, and `hindsight attach` shows its pdb prompt\n");
   return 0;
 }
 

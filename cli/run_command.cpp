@@ -21,12 +21,15 @@
 #include "cli/data_dir.hpp"
 #include "cli/duration.hpp"
 #include "cli/rule_watcher.hpp"
+#include "debug/live_debugger.hpp"
 #include "proxy/app_command.hpp"
 #include "proxy/app_interpreter.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/server.hpp"
 #include "proxy/supervisor.hpp"
 #include "proxy/token.hpp"
+#include "replay/app_spec.hpp"
+#include "replay/worker_process.hpp"
 #include "store/error.hpp"
 #include "store/writer.hpp"
 
@@ -144,6 +147,7 @@ struct controller {
   proxy::server& server;
   proxy::supervisor* supervisor = nullptr;
   control_server* control = nullptr;
+  debug::live_debugger* debugger = nullptr;
   std::chrono::milliseconds drain{};
   uv_signal_t sigterm{}, sigint{};
   uv_timer_t drain_timer{};
@@ -175,6 +179,9 @@ struct controller {
       return;
     }
     shutting_down = true;
+    // A developer at a prompt would hold the drain to its end: debug sessions end now,
+    // their clients answered and their terminals told.
+    if (debugger) debugger->stop(std::string("hindsight is stopping (") + name + "): the debug session ended");
     if (!started) {
       spdlog::info("received {} before the app was ready: stopping", name);
       finish();
@@ -208,6 +215,7 @@ struct controller {
     if (finished) return;
     finished = true;
     uv_timer_stop(&drain_timer);
+    if (debugger) debugger->stop("hindsight is stopping: the debug session ended");
     server.stop();
     auto close_own = [this] {
       for (auto* h : {reinterpret_cast<uv_handle_t*>(&sigterm), reinterpret_cast<uv_handle_t*>(&sigint),
@@ -256,6 +264,17 @@ void add_run_command(CLI::App& app, run_options& o) {
       ->capture_default_str()->check(CLI::IsMember({"on", "off"}));
   run->add_option("--capture-status", o.capture_status, "Statuses to capture, e.g. 500-599,429 or 5xx (the app's failures to answer always are)")
       ->capture_default_str();
+  run->add_option("--debug-workers", o.debug_workers, "Debug workers for live debug sessions (503 while all are busy)")
+      ->capture_default_str()->check(CLI::Range(1u, 64u));
+  run->add_option("--debug-idle", o.debug_idle, "How long an idle debug worker is kept warm")->capture_default_str();
+  run->add_option("--attach-wait", o.attach_wait,
+                  "How long an open pdb prompt waits for `hindsight attach` before the request runs on")->capture_default_str();
+  run->add_option("--debug-timeout", o.debug_timeout, "Longest a live debug session may hold its request once a prompt opened")
+      ->capture_default_str();
+  run->add_option("--debug-app", o.debug_app,
+                  "The WSGI app for debug workers, MODULE:ATTR (default: inferred from the gunicorn command)");
+  run->add_option("--debug-python", o.debug_python,
+                  "The app's Python interpreter for debug workers (default: inferred, as `hindsight replay` does)");
   run->add_option("--capture-slow", o.capture_slow, "Also capture exchanges slower than this, e.g. 2s");
   run->add_option("--capture-sample", o.capture_sample, "Also capture this fraction of the other exchanges, 0 to 1")
       ->capture_default_str()->check(CLI::Range(0.0, 1.0));
@@ -283,7 +302,12 @@ int run(const run_options& o) {
   proxy::supervisor_options so;
   store::writer_options wo;
   std::chrono::milliseconds drain{};
+  debug::live_options lo;
   try {
+    lo.idle = parse_duration(o.debug_idle);
+    lo.attach_wait = parse_duration(o.attach_wait);
+    lo.session_timeout = parse_duration(o.debug_timeout);
+    lo.workers = o.debug_workers;
     po.listen = o.listen.empty() ? proxy::default_listen_address(std::getenv("SOCKET"), std::getenv("PORT"))
                                  : proxy::parse_address(o.listen);
     po.header_timeout = parse_duration(o.header_timeout);
@@ -392,7 +416,53 @@ int run(const run_options& o) {
     return fail_early(e.what());
   }
 
+  // Live debugging needs the worker next to this executable and the app to import.
+  std::shared_ptr<debug::live_debugger> debugger;
+  {
+    std::string off;
+    std::error_code cwd_error;
+    auto cwd = std::filesystem::current_path(cwd_error).string();
+    try {
+      lo.worker.executable = replay::find_worker();
+    } catch (const std::exception& e) {
+      off = e.what();
+    }
+    if (!o.debug_app.empty()) {
+      lo.app.app = o.debug_app;
+      lo.app.chdir = cwd;
+    } else if (!o.command.empty()) {
+      auto inferred = replay::infer_from_command(o.command, cwd);
+      if (inferred.found) lo.app = inferred.spec;
+      else if (off.empty()) off = inferred.problem + "; give --debug-app MODULE:ATTR";
+    } else if (off.empty()) {
+      off = "with --upstream, hindsight does not know the app to import: give --debug-app MODULE:ATTR";
+    }
+    if (!o.debug_python.empty()) {
+      lo.worker.python = o.debug_python;
+    } else if (!o.command.empty()) {
+      const char* path_env = std::getenv("PATH");
+      const char* virtual_env = std::getenv("VIRTUAL_ENV");
+      lo.worker.python = proxy::app_interpreter(o.command, cwd, path_env ? path_env : "/usr/local/bin:/usr/bin:/bin",
+                                                virtual_env ? virtual_env : "")
+                             .value_or("");
+    }
+    lo.upstream = po.upstream.to_string();
+    lo.attach_socket = data + "/attach.sock";
+    lo.request_timeout = po.upstream_timeout;
+    if (off.empty()) {
+      try {
+        debugger = std::make_shared<debug::live_debugger>(lo);
+        debugger->start();
+      } catch (const std::exception& e) {
+        debugger.reset();
+        off = e.what();
+      }
+    }
+    if (!off.empty()) spdlog::info("live debugging is off (debug rules forward their requests to the app): {}", off);
+  }
+
   proxy::server_hooks hooks;
+  hooks.debug = debugger;
   hooks.app_hint = [&supervisor]() { return supervisor ? supervisor->unavailable_hint() : std::string(); };
   hooks.app_exits = [&supervisor](bool thorough) {
     return !supervisor ? std::uint64_t{0} : thorough ? supervisor->exits_including_dying() : supervisor->exits();
@@ -409,6 +479,7 @@ int run(const run_options& o) {
 
   controller ctl(&loop, server);
   ctl.control = &control;
+  ctl.debugger = debugger.get();
   ctl.drain = drain;
   auto announce = [&] {
     ctl.started = true;

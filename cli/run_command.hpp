@@ -23,6 +23,10 @@ struct run_options {
   std::string retain_bytes = "1GiB", store_max_size;
   double retain_days = 14;
   std::vector<std::string> redact, keep;
+  // Live debug sessions (debug/live_debugger.hpp).
+  unsigned debug_workers = 1;
+  std::string debug_idle = "10m", attach_wait = "60s", debug_timeout = "1h";
+  std::string debug_app, debug_python;
   std::vector<std::string> command;
 };
 

@@ -112,6 +112,20 @@ bool capture_policy::status_wanted(int status) const {
   return false;
 }
 
+void fill_request_parts(store::capture& c, std::string_view raw_head) {
+  // The head was valid when it arrived; parsing the copy again gives its parts.
+  request_head req;
+  head_limits generous{raw_head.size(), raw_head.size(), 100'000};
+  parse_request_head(raw_head, req, generous);
+  c.method = req.method;
+  c.target = req.target;
+  c.version = req.version;
+  c.host = req.host;
+  auto proto = field_value(req.fields, "X-Forwarded-Proto");
+  c.scheme = proto.empty() ? "http" : lowercase(trim(proto.substr(0, proto.find(','))));
+  c.request_headers = split_head(raw_head).fields;
+}
+
 void capture_tee::begin(std::string_view raw_head) {
   reset();
   request_head_.assign(raw_head);
@@ -155,17 +169,7 @@ std::optional<store::capture> capture_tee::finish(const exchange_outcome& o) {
   c.time_us = std::chrono::duration_cast<std::chrono::microseconds>(o.started.time_since_epoch()).count();
   c.client = o.client;
 
-  // The head was valid when it arrived; parsing the copy again gives its parts.
-  request_head req;
-  head_limits generous{request_head_.size(), request_head_.size(), 100'000};
-  parse_request_head(request_head_, req, generous);
-  c.method = req.method;
-  c.target = req.target;
-  c.version = req.version;
-  c.host = req.host;
-  auto proto = field_value(req.fields, "X-Forwarded-Proto");
-  c.scheme = proto.empty() ? "http" : lowercase(trim(proto.substr(0, proto.find(','))));
-  c.request_headers = split_head(request_head_).fields;
+  fill_request_parts(c, request_head_);
   c.request_body_size = request_size_;
   c.request_body_truncated = request_body_.size() < request_size_;
   c.request_complete = request_complete_;

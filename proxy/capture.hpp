@@ -50,6 +50,11 @@ struct exchange_outcome {
   bool app_restarted = false;
 };
 
+// The request parts of a capture from a request head as received (request line and
+// fields, up to the empty line): method, target, version, host, scheme (X-Forwarded-Proto),
+// request_headers. The head must be one the proxy accepted.
+void fill_request_parts(store::capture& c, std::string_view raw_head);
+
 class capture_tee {
  public:
   explicit capture_tee(const capture_policy& policy) : policy_(policy) {}

@@ -33,6 +33,8 @@ constexpr std::string_view continue_100 = "HTTP/1.1 100 Continue\r\n\r\n";
 // After an error answer, unread request bytes are drained for a while before closing,
 // so that the kernel does not reset the connection and destroy the answer (nginx's
 // lingering close).
+// A debug request's body is held in memory for the worker, which gets it whole.
+constexpr std::uint64_t max_debug_body = 64ull << 20;
 constexpr auto linger_time = std::chrono::seconds(2);
 constexpr std::size_t linger_bytes = 1 << 20;
 
@@ -241,6 +243,7 @@ net::awaitable<bool> client_session::exchange() {
     if (worker_.shared.hooks.app_exits) app_exits_at_start_ = worker_.shared.hooks.app_exits(false);
   }
   apply_rules();
+  if (debug_job_) co_return co_await debug_exchange();
 
   upstream_head_.clear();
   write_upstream_request_head(request_, client_ip_, upstream_head_);
@@ -372,13 +375,144 @@ void client_session::apply_rules() {
     return;
   }
   if (hooks.debug) {
-    debug_request request{*fired, request_, client_address(view)};
-    if (hooks.debug->dispatch(request) == debug_disposition::taken) return;
+    debug_job_.emplace();
+    debug_job_->rule = rule.name;
+    debug_job_->action = fired->action();
+    debug_job_->action_arg = rule.action_arg;
+    return;
   }
-  spdlog::warn("{} {} {}: rule '{}' fired ({}{}{}), but live debug sessions are not available yet: the request goes "
-               "to the app unchanged, without its debug token",
+  spdlog::warn("{} {} {}: rule '{}' fired ({}{}{}), but live debugging is off in this proxy (its start-up log says "
+               "why): the request goes to the app unchanged, without its debug token",
                client_label_, method_, target_, rule.name, to_string(fired->action()), rule.action_arg.empty() ? "" : " ",
                rule.action_arg);
+}
+
+namespace {
+
+// Hands the job to the dispatcher and resumes on this session's executor with its
+// answer, however long the debug session takes.
+net::awaitable<debug_answer> wait_for_debugger(debug_dispatcher& dispatcher, debug_job job) {
+  auto executor = co_await net::this_coro::executor;
+  co_return co_await net::async_initiate<decltype(use_awaitable), void(debug_answer)>(
+      [&dispatcher, executor](auto handler, debug_job job) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        dispatcher.submit(std::move(job), [shared, executor](debug_answer answer) {
+          net::post(executor, [shared, answer = std::move(answer)]() mutable { (*shared)(std::move(answer)); });
+        });
+      },
+      use_awaitable, std::move(job));
+}
+
+}  // namespace
+
+net::awaitable<bool> client_session::debug_exchange() {
+  debug_job job = std::move(*debug_job_);
+  debug_job_.reset();
+  if (capturing_) tee_.keep_for_rule();
+  auto raw_head = in_.data().substr(0, head_size_);
+  if (token_.stripped) fill_request_parts(job.request, head_without_token(raw_head, request_, token_));
+  else fill_request_parts(job.request, raw_head);
+  job.request.client = client_ip_.empty() ? "unix" : client_ip_;
+  in_.consume(head_size_);
+
+  body_left_ = request_.framing == body_framing::content_length ? request_.content_length : 0;
+  body_done_ = request_.framing == body_framing::none;
+  request_chunks_ = chunked_decoder{};
+  auto too_large = "a debug request's body is held in memory for the debug worker: at most " +
+                   std::to_string(max_debug_body >> 20) + " MiB";
+  if (body_left_ > max_debug_body) {
+    co_await refuse(413, too_large);
+    co_return false;
+  }
+  error_code ec;
+  if (request_.expect_continue && !body_done_ && in_.empty()) {
+    set_client_deadline(options_.body_timeout);
+    co_await net::async_write(client_, net::buffer(continue_100), redirect_error(use_awaitable, ec));
+    if (ec) {
+      log(0, "the client went away before sending its body");
+      co_return false;
+    }
+  }
+  std::string& body = job.request.request_body;
+  for (;;) {
+    if (request_.framing == body_framing::content_length) {
+      auto n = static_cast<std::size_t>(std::min<std::uint64_t>(in_.size(), body_left_));
+      body.append(in_.data().substr(0, n));
+      if (capturing_) tee_.request_body(in_.data().substr(0, n));
+      in_.consume(n);
+      body_left_ -= n;
+      bytes_in_ += n;
+      body_done_ = body_left_ == 0;
+    } else if (request_.framing == body_framing::chunked) {
+      std::vector<std::string_view> pieces;
+      auto consumed = request_chunks_.feed(in_.data(), pieces);
+      if (request_chunks_.failed()) {
+        co_await refuse(400, "malformed chunked request body: " + request_chunks_.error());
+        co_return false;
+      }
+      for (auto p : pieces) {
+        body.append(p);
+        bytes_in_ += p.size();
+        if (capturing_) tee_.request_body(p);
+      }
+      in_.consume(consumed);
+      body_done_ = request_chunks_.done();
+    }
+    if (body_done_) break;
+    if (body.size() > max_debug_body) {
+      co_await refuse(413, too_large);
+      co_return false;
+    }
+    set_client_deadline(options_.body_timeout);
+    auto space = in_.prepare(body_read_size, std::max(body_read_size, options_.limits.max_head_size + head_read_size));
+    auto n = co_await client_.async_read_some(net::buffer(space.data(), space.size()), redirect_error(use_awaitable, ec));
+    if (ec) {
+      log(0, client_timed_out_ ? "the client sent no request body bytes for " + duration_text(options_.body_timeout)
+                               : std::string("the client closed the connection before the request body ended"));
+      co_return false;
+    }
+    in_.commit(n);
+  }
+  job.request.request_body_size = body.size();
+
+  // The developer takes their time: no deadline while the session runs.
+  client_deadline_ = steady::time_point::max();
+  upstream_reached_ = true;
+  upstream_started_ = steady::now();
+  auto answer = co_await wait_for_debugger(*worker_.shared.hooks.debug, std::move(job));
+
+  std::string head = "HTTP/1.1 " + std::to_string(answer.status) + " " + answer.reason + "\r\n";
+  for (const auto& [name, value] : answer.headers) head += name + ": " + value + "\r\n";
+  if (answer.status != 204) head += "Content-Length: " + std::to_string(answer.body.size()) + "\r\n";
+  if (!set_cookie_.empty()) head += "Set-Cookie: " + set_cookie_ + "\r\n";
+  if (no_referrer_) head += "Referrer-Policy: no-referrer\r\n";
+  const bool keep_alive = request_.keep_alive && !worker_.shared.draining;
+  if (!keep_alive) head += "Connection: close\r\n";
+  head += "\r\n";
+  std::string_view body_out = request_.method == "HEAD" ? std::string_view{} : std::string_view(answer.body);
+  std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(body_out.data(), body_out.size())};
+  set_client_deadline(options_.body_timeout);
+  co_await net::async_write(client_, buffers, redirect_error(use_awaitable, ec));
+  if (!ec) bytes_out_ += head.size() + body_out.size();
+
+  // The session happened whether or not the client stayed for its answer: it is kept.
+  if (capturing_) live_session_ = std::move(answer.session);
+  std::string error = answer.error;
+  if (ec) error = (error.empty() ? "" : error + "; ") + "the client went away before the debug session's answer";
+  if (answer.error.empty()) {
+    if (capturing_) {
+      tee_.response_head(head, answer.status);
+      tee_.response_body(answer.body);
+    }
+    log(answer.status, error);
+  } else {
+    upstream_error_kind_ = answer.error_kind;
+    log(answer.status, error, head + answer.body);
+    upstream_error_kind_ = {};
+  }
+  live_session_.reset();
+  if (ec || !keep_alive) co_return false;
+  co_return true;
 }
 
 net::awaitable<bool> client_session::connect_upstream(std::string& error, bool& timed_out, bool can_retry) {
@@ -855,7 +989,10 @@ void client_session::log(int status, std::string_view error, std::string_view ow
   o.upstream_ms = r.upstream_ms;
   o.started = std::chrono::system_clock::now() -
               std::chrono::duration_cast<std::chrono::system_clock::duration>(now - started_);
-  if (auto c = tee_.finish(o); c && hooks.capture) hooks.capture(std::move(*c));
+  if (auto c = tee_.finish(o); c && hooks.capture) {
+    if (live_session_) c->live_session = std::move(live_session_);
+    hooks.capture(std::move(*c));
+  }
 }
 
 }  // namespace hindsight::proxy

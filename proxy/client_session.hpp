@@ -8,12 +8,14 @@
 #include <array>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "proxy/byte_buffer.hpp"
 #include "proxy/capture.hpp"
 #include "proxy/chunked.hpp"
+#include "proxy/debug_dispatcher.hpp"
 #include "proxy/forwarding.hpp"
 #include "proxy/http_head.hpp"
 #include "proxy/splice_pipe.hpp"
@@ -115,6 +117,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // removed from the head: a capture rule keeps the exchange, a debug rule goes to the
   // debug dispatcher (or, while there is none, is logged and forwarded).
   void apply_rules();
+  // The request of a fired debug rule: read whole, handed to the debug dispatcher, and
+  // its answer written when the session (maybe a developer at a prompt) is over.
+  net::awaitable<bool> debug_exchange();
 
   worker& worker_;
   const proxy_options& options_;
@@ -171,6 +176,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
   found_token token_;
   std::string set_cookie_;
   bool no_referrer_ = false;
+  // Set by apply_rules when a debug rule fired and a debugger takes the request; the
+  // session record goes with the exchange's capture.
+  std::optional<debug_job> debug_job_;
+  std::optional<store::replay_record> live_session_;
 
   std::unique_ptr<upstream_connection> upstream_;
   splice_pipe pipe_;

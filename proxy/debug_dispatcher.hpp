@@ -1,36 +1,51 @@
 #pragma once
 // Where a request goes when a live debug rule fires for it (issue 5, "Live debug
-// sessions"): to a hindsight-worker driven by the proxy, with pdb's I/O relayed to
-// `hindsight attach`. That part is not built yet; this is the seam it plugs into.
-//
-// Today server_hooks::debug is empty, and a request whose debug rule fires (with a
-// valid token) is forwarded to the app like any other, its token removed, with a
-// warning naming the rule: nothing pretends a debugger ran.
-#include <string_view>
+// sessions"): the proxy reads the whole request, hands it to the dispatcher (debug/,
+// which runs it in a hindsight-worker with pdb on a pseudo-terminal for `hindsight
+// attach`), and writes whatever answer comes back. The proxy library only knows this
+// interface: the debugger's side links the worker protocol and the replay code.
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
-#include "proxy/http_head.hpp"
 #include "proxy/rules.hpp"
+#include "store/capture.hpp"
+#include "store/replays.hpp"
 
 namespace hindsight::proxy {
 
-// What the session knows when a debug rule fires, before the app has seen anything.
-struct debug_request {
-  const compiled_rule& rule;    // its action: traceback, pdb, break (action_arg), post-mortem
-  const request_head& head;     // the debug token already removed
-  std::string_view client;      // as rules see it (client_address)
+// A request whose debug rule fired, as the app would have got it: the debug token
+// removed, the body whole (chunked coding removed).
+struct debug_job {
+  std::string rule;        // the rule's name
+  rule_action action;      // traceback, pdb, break, post_mortem
+  std::string action_arg;  // break: FILE:LINE[:COND]
+  store::capture request;  // method, target, version, request_headers, request_body, client, scheme
 };
 
-enum class debug_disposition {
-  forward,  // not taken (no worker available, the feature is off): the app answers as usual
-  taken,    // the dispatcher answers the client; the session waits for it
+// What the client gets. The session adds the framing (Content-Length, Connection) and
+// its own fields (the token's cookie); `headers` hold no framing field.
+struct debug_answer {
+  int status = 502;
+  std::string reason;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  // The proxy answered itself (busy, worker crashed or hung): why, for the log line and
+  // the capture. "" when the app's own response is passed on.
+  std::string error;
+  std::string error_kind;  // for the capture: "crashed", "timeout", "unreachable"; "" when the app answered
+  // The session record kept with the exchange's capture (the transcript, the traceback).
+  std::optional<store::replay_record> session;
 };
 
 class debug_dispatcher {
  public:
   virtual ~debug_dispatcher() = default;
-  // Called on the session's thread; must not block. An implementation that takes the
-  // request will need the session's sockets and body: widen this interface then.
-  virtual debug_disposition dispatch(const debug_request& request) = 0;
+  // Takes the request; `done` is called exactly once, from any thread, maybe much later
+  // (a developer at a prompt). Must not block.
+  virtual void submit(debug_job job, std::function<void(debug_answer)> done) = 0;
 };
 
 }  // namespace hindsight::proxy

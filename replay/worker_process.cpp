@@ -136,14 +136,20 @@ worker_process::worker_process(const worker_options& o) : impl_(std::make_unique
   int child_stderr = high_fd(err_pipe[1]);
 
   int dev_null = -1, child_stdout = -1;
-  if (!o.interactive) {
+  const bool on_terminal = !o.terminal.empty();
+  if (!o.interactive && !on_terminal) {
     dev_null = high_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     child_stdout = high_fd(::dup(STDERR_FILENO));
   }
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  if (!o.interactive) {
+  if (on_terminal) {
+    // After setsid (POSIX_SPAWN_SETSID, done before the file actions), opening the
+    // terminal without O_NOCTTY makes it the new session's controlling terminal.
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, o.terminal.c_str(), O_RDWR, 0);
+    posix_spawn_file_actions_adddup2(&actions, STDIN_FILENO, STDOUT_FILENO);
+  } else if (!o.interactive) {
     posix_spawn_file_actions_adddup2(&actions, dev_null, STDIN_FILENO);
     posix_spawn_file_actions_adddup2(&actions, child_stdout, STDOUT_FILENO);
   }
@@ -158,7 +164,9 @@ worker_process::worker_process(const worker_options& o) : impl_(std::make_unique
   sigemptyset(&none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+  if (on_terminal) flags |= POSIX_SPAWN_SETSID;
+  posix_spawnattr_setflags(&attr, flags);
 
   std::string exe = o.executable.string();
   std::vector<std::string> args{exe, "--fd", std::to_string(worker_socket_fd)};

@@ -23,6 +23,11 @@ struct worker_options {
   // reads and writes it with readline. Otherwise stdin is /dev/null and its stdout goes
   // to our stderr, keeping ours for the result.
   bool interactive = false;
+  // A pseudo-terminal's slave device (/dev/pts/N): the worker starts a session of its own
+  // with it as controlling terminal, stdin and stdout, so Ctrl-C typed there is SIGINT
+  // for the worker and pdb reads it with readline (the proxy's live debugger). Takes
+  // precedence over `interactive`.
+  std::string terminal;
 };
 
 // How a process ended: an exit status or a signal.
