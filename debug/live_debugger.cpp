@@ -599,14 +599,22 @@ struct live_debugger::impl : std::enable_shared_from_this<live_debugger::impl> {
                            (s->job.request.version == 10 ? "0" : "1");
     context.origin = "live request, rule '" + s->job.rule + "'";
     auto body_for_record = answer->body.substr(0, stored_body_limit);
+    if (timed_out) {
+      // The worker stopped the request itself (RequestTimeout where it was): the client
+      // gets what a hung app gets from the proxy, the record keeps where it stood.
+      auto why = "the request did not finish within " + replay::seconds_text(options.request_timeout) +
+                 " in the debug worker (--upstream-timeout); it was stopped";
+      spdlog::error("{} (rule '{}'): {}", request_text(s->job.request), s->job.rule, why);
+      auto a = own_answer(504, why, "timeout");
+      a.session = record(s, "timeout", why, answer->header.if_contains("exception"), answer->header, duration_ms);
+      a.session->body = std::move(body_for_record);
+      finish(s, std::move(a), "timeout");
+      co_return;
+    }
     auto a = app_answer(answer->header, std::move(answer->body), s->job.action == proxy::rule_action::traceback, context);
-    std::string outcome = timed_out ? "timeout" : "completed";
-    std::string error = timed_out ? "the request did not finish within " + replay::seconds_text(options.request_timeout) +
-                                        "; the worker stopped it (--upstream-timeout)"
-                                  : std::string();
-    a.session = record(s, outcome, error, answer->header.if_contains("exception"), answer->header, duration_ms);
+    a.session = record(s, "completed", "", answer->header.if_contains("exception"), answer->header, duration_ms);
     a.session->body = std::move(body_for_record);
-    finish(s, std::move(a), outcome);
+    finish(s, std::move(a), "completed");
   }
 
   store::replay_record record(const std::shared_ptr<live_session>& s, const std::string& outcome, const std::string& error,

@@ -25,6 +25,12 @@ cat <<MSG
     ${bin} replay 1 --data ${here}/.hindsight --pdb  ... stopped in pdb in the view
     ${bin} export 1 --data ${here}/.hindsight --format curl   as a curl command line
 
+  Live: stop a request as it arrives, in pdb, while everyone else is served:
+
+    ${bin} rules add --data ${here}/.hindsight --query pdb=1 --do pdb
+    ${bin} token     --data ${here}/.hindsight             prints a link with your debug token
+    ${bin} attach    --data ${here}/.hindsight             then open that link with &pdb=1 added
+
     stop   Ctrl-C (in-flight requests finish, then the app is stopped)
 
 MSG

@@ -8,6 +8,7 @@ Requests that wait for a debugger run in background threads; the test drives the
 attached terminal and then checks what the client got.
 """
 
+import json
 import os
 import signal
 import threading
@@ -356,3 +357,74 @@ def test_sigterm_ends_a_session_promptly(start_app):
         assert hs.wait_exit(60) == 0
     finally:
         child.close(force=True)
+
+
+def test_a_terminal_that_drops_gives_the_session_back(start_app):
+    hs = live_django(start_app, "--attach-wait", "30s")
+    change_rules(hs, "add", "--query", "pdb=1", "--do", "pdb", loaded=1, enabled=1)
+    first = attach(hs)
+    pending = Pending(hs, "/?pdb=1", with_token(hs))
+    try:
+        first.expect(PROMPT)
+        start = hs.line_count()
+    finally:
+        first.close(force=True)  # the SSH connection drops
+    assert hs.wait_for_line(r"hindsight attach left the debug session of GET /\?pdb=1", timeout=10, start=start)
+    assert not pending.answered()
+    second = attach(hs, wait_banner=False)
+    try:
+        # The new terminal shows where the session is, and takes it over.
+        second.expect(r"shop/views\.py\(\d+\)index\(\)")
+        second.expect(PROMPT)
+        second.sendline("c")
+        assert pending.wait().status == 200
+        finish(second, 0)
+    finally:
+        second.close(force=True)
+
+
+def test_a_link_token_sets_the_cookie_on_the_debug_answer(start_app):
+    hs = live_django(start_app)
+    change_rules(hs, "add", "--path", "/health/", "--do", "traceback", loaded=1, enabled=1)
+    good = token(hs)
+    resp = hs.get(f"/health/?hindsight_token={good}", timeout=30)
+    # No exception: the app's own answer, through the debug worker.
+    assert resp.status == 200 and resp.body == b"ok", resp
+    assert (resp.header("set-cookie") or "").startswith(f"hindsight_debug={good};"), resp
+    assert resp.header_values("referrer-policy")[-1:] == ["no-referrer"], resp
+    [row] = wait_captures(hs.data, 1)
+    assert good not in json.dumps(cli_json(hs, "show", str(row["id"]))), "the token was stored"
+
+
+def test_a_hung_request_gets_504_and_the_next_one_a_fresh_worker(start_app):
+    hs = live_django(start_app, "--upstream-timeout", "2s")
+    change_rules(hs, "add", "--path", "/slow/", "--do", "traceback", loaded=1, enabled=1)
+    headers = with_token(hs)
+    resp = hs.get("/slow/?seconds=20", headers=headers, timeout=30)
+    assert resp.status == 504, resp
+    assert b"the request did not finish within 2 s in the debug worker (--upstream-timeout)" in resp.body, resp
+    resp = hs.get("/slow/?seconds=0", headers=headers, timeout=30)
+    assert resp.status == 200 and resp.body == b"slept 0 seconds\n", resp
+    assert hs.running()
+
+
+def test_an_app_the_worker_cannot_import_gets_502_with_the_reason(start_app):
+    hs = live_django(start_app, "--debug-app", "no_such_module:app")
+    change_rules(hs, "add", "--query", "pdb=1", "--do", "pdb", loaded=1, enabled=1)
+    headers = with_token(hs)
+    for _ in range(2):  # each debug request tries again: the app may have been fixed
+        resp = hs.get("/?pdb=1", headers=headers, timeout=30)
+        assert resp.status == 502, resp
+        assert b"the debug worker could not import the app 'no_such_module:app'" in resp.body, resp
+        assert b"No module named 'no_such_module'" in resp.body, resp
+    # Everyone else is served as usual.
+    assert hs.get("/?pdb=1").status == 200
+
+
+def test_an_idle_worker_is_stopped_after_debug_idle(start_app):
+    hs = live_django(start_app, "--debug-idle", "1s")
+    change_rules(hs, "add", "--path", "/health/", "--do", "traceback", loaded=1, enabled=1)
+    start = hs.line_count()
+    assert hs.get("/health/", headers=with_token(hs), timeout=30).status == 200
+    assert hs.wait_for_line(r"debug worker 1 idle for 1 s: stopped \(--debug-idle\)", timeout=10, start=start)
+    assert wait_until(lambda: not worker_pids(hs), 5), worker_pids(hs)
