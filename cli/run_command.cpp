@@ -67,6 +67,9 @@ struct control_facts {
   const proxy::supervisor* supervisor;
   std::chrono::system_clock::time_point started;
   const std::vector<std::string>& command;  // the supervised app's command line, as given
+  const debug::live_debugger* debugger;     // none when live debugging is off
+  const std::string& debug_off;             // then: why
+  const std::string& debug_app;             // the app debug workers import
 };
 
 std::string iso_time(std::chrono::system_clock::time_point t) {
@@ -125,6 +128,19 @@ std::string control_answer(std::string_view request, const control_facts& f) {
                                          virtual_env ? virtual_env : "");
     app["python"] = python ? json::value(*python) : json::value(nullptr);
   }
+  json::object debug{{"enabled", f.debugger != nullptr}};
+  if (!f.debugger) {
+    debug["off_reason"] = f.debug_off;
+  } else {
+    debug["app"] = f.debug_app;
+    if (auto st = f.debugger->current_stats()) {
+      debug["workers"] = st->workers;
+      debug["warm"] = st->warm;
+      debug["busy"] = st->busy;
+      debug["terminals_waiting"] = st->terminals_waiting;
+      debug["sessions"] = st->sessions;
+    }
+  }
   json::object reply{
       {"pid", ::getpid()},
       {"version", HINDSIGHT_VERSION},
@@ -137,7 +153,8 @@ std::string control_answer(std::string_view request, const control_facts& f) {
       {"writer", f.writer ? json::value(std::move(writer)) : json::value(nullptr)},
       {"retention",
        {{"rows", keep.rows}, {"bytes", keep.bytes}, {"days", duration<double>(keep.age).count() / 86400}}},
-      {"database", f.writer ? json::value(f.store.database.string()) : json::value(nullptr)}};
+      {"database", f.writer ? json::value(f.store.database.string()) : json::value(nullptr)},
+      {"debug", std::move(debug)}};
   return json::serialize(reply);
 }
 
@@ -390,9 +407,11 @@ int run(const run_options& o) {
   auto rules = std::make_shared<proxy::rule_table>();
   std::shared_ptr<const proxy::token_secret> token_key;
   std::unique_ptr<proxy::supervisor> supervisor;
+  std::shared_ptr<debug::live_debugger> debugger;
+  std::string debug_off;
   const auto started = std::chrono::system_clock::now();
   control_server control(&loop, data + "/control.sock", [&](std::string_view request) {
-    return control_answer(request, control_facts{po, wo, writer.get(), supervisor.get(), started, o.command});
+    return control_answer(request, control_facts{po, wo, writer.get(), supervisor.get(), started, o.command, debugger.get(), debug_off, lo.app.app});
   });
   auto fail_early = [&](const char* message) {
     std::fprintf(stderr, "hindsight: error: %s\n", message);
@@ -417,9 +436,8 @@ int run(const run_options& o) {
   }
 
   // Live debugging needs the worker next to this executable and the app to import.
-  std::shared_ptr<debug::live_debugger> debugger;
   {
-    std::string off;
+    std::string& off = debug_off;
     std::error_code cwd_error;
     auto cwd = std::filesystem::current_path(cwd_error).string();
     try {

@@ -122,6 +122,20 @@ void proxy_text(std::string& out, const json::object& r) {
   }
   if (at(r, {"retention"}))
     row(out, "retention", retention_text(retention_from_reply(&r)));
+  if (auto* enabled = at(r, {"debug", "enabled"}); enabled && enabled->is_bool()) {
+    if (!enabled->get_bool()) {
+      row(out, "debug", "off: " + string_text(at(r, {"debug", "off_reason"})));
+    } else {
+      std::string text = "live sessions of " + string_text(at(r, {"debug", "app"}));
+      if (at(r, {"debug", "workers"})) {
+        text += ": " + number_text(at(r, {"debug", "workers"})) + " worker(s), " + number_text(at(r, {"debug", "warm"})) +
+                " warm, " + number_text(at(r, {"debug", "busy"})) + " busy; " +
+                number_text(at(r, {"debug", "terminals_waiting"})) + " `hindsight attach` waiting; " +
+                number_text(at(r, {"debug", "sessions"})) + " session(s) since start";
+      }
+      row(out, "debug", text);
+    }
+  }
 }
 
 }  // namespace

@@ -128,6 +128,7 @@ struct live_debugger::impl : std::enable_shared_from_this<live_debugger::impl> {
   std::vector<std::shared_ptr<live_session>> sessions;  // running
   bool stopping = false;
   std::string stop_why;
+  std::uint64_t sessions_total = 0;
   // Set once stop() began: requests are answered on the caller's thread from then on,
   // since the debugger's thread may no longer run what is posted to it.
   // The lock orders it with submit's posts: each one posted before it runs before the
@@ -469,6 +470,7 @@ struct live_debugger::impl : std::enable_shared_from_this<live_debugger::impl> {
   }
 
   void start_session(proxy::debug_job job, std::function<void(proxy::debug_answer)> done) {
+    ++sessions_total;
     auto s = std::make_shared<live_session>();
     s->job = std::move(job);
     s->done = std::move(done);
@@ -759,6 +761,29 @@ void live_debugger::stop(std::string why) {
     p.io.stop();
   });
   p.thread.join();
+}
+
+std::optional<live_debugger::stats> live_debugger::current_stats() const {
+  auto& p = *impl_;
+  {
+    std::lock_guard lock(p.closing);
+    if (p.closed || !p.thread.joinable()) return std::nullopt;
+  }
+  auto answer = std::make_shared<std::promise<stats>>();
+  auto future = answer->get_future();
+  net::post(p.io, [impl = impl_, answer] {
+    stats st;
+    st.workers = static_cast<unsigned>(impl->slots.size());
+    for (const auto& slot : impl->slots) {
+      if (slot->ready) ++st.warm;
+      if (slot->session) ++st.busy;
+    }
+    st.terminals_waiting = static_cast<unsigned>(impl->waiting.size());
+    st.sessions = impl->sessions_total;
+    answer->set_value(st);
+  });
+  if (future.wait_for(std::chrono::seconds(1)) != std::future_status::ready) return std::nullopt;
+  return future.get();
 }
 
 void live_debugger::submit(proxy::debug_job job, std::function<void(proxy::debug_answer)> done) {

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "proxy/debug_dispatcher.hpp"
@@ -56,6 +57,17 @@ class live_debugger : public proxy::debug_dispatcher {
   void stop(std::string why);
 
   void submit(proxy::debug_job job, std::function<void(proxy::debug_answer)> done) override;
+
+  // For `hindsight status`; asked from another thread (waits at most a second for the
+  // debugger's own: nullopt if it did not answer).
+  struct stats {
+    unsigned workers = 0;            // --debug-workers
+    unsigned warm = 0;               // started, with the app imported
+    unsigned busy = 0;               // running a session
+    unsigned terminals_waiting = 0;  // `hindsight attach` connections without a session
+    std::uint64_t sessions = 0;      // since start, busy answers included
+  };
+  std::optional<stats> current_stats() const;
 
   struct impl;
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import HINDSIGHT_BIN, clean_env, cmdline, descendants_of, wait_captures, wait_until
+from conftest import HINDSIGHT_BIN, clean_env, cmdline, descendants_of, failing_handler, hs_cli, wait_captures, wait_until
 from test_rules import change_rules, cli_json, expired_token, forged, token
 
 pexpect = pytest.importorskip("pexpect")
@@ -428,3 +428,16 @@ def test_an_idle_worker_is_stopped_after_debug_idle(start_app):
     assert hs.get("/health/", headers=with_token(hs), timeout=30).status == 200
     assert hs.wait_for_line(r"debug worker 1 idle for 1 s: stopped \(--debug-idle\)", timeout=10, start=start)
     assert wait_until(lambda: not worker_pids(hs), 5), worker_pids(hs)
+    status = cli_json(hs, "status")["proxy"]["debug"]
+    assert status == {"enabled": True, "app": "myapp.wsgi", "workers": 1, "warm": 0, "busy": 0,
+                      "terminals_waiting": 0, "sessions": 1}, status
+    text = hs_cli("status", data=hs.data).stdout.decode()
+    assert "live sessions of myapp.wsgi: 1 worker(s), 0 warm, 0 busy" in text, text
+
+
+def test_status_says_why_live_debugging_is_off(proxied):
+    # --upstream: hindsight cannot tell which app to import.
+    hs, _ = proxied(failing_handler(status=200, body=b"ok"))
+    debug = cli_json(hs, "status")["proxy"]["debug"]
+    assert debug["enabled"] is False and "give --debug-app MODULE:ATTR" in debug["off_reason"], debug
+    assert "live debugging is off" in hs.output_text()
