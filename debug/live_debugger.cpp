@@ -1,5 +1,6 @@
 #include "debug/live_debugger.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +50,8 @@ constexpr std::size_t scrollback_bytes = 64 << 10;
 // A response body stored with the session record (the client gets all of it).
 constexpr std::size_t stored_body_limit = 1 << 20;
 constexpr int busy_retry_after_s = 30;
+// Output waiting for an attached terminal, at most.
+constexpr std::size_t queue_limit = 4 << 20;
 
 std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -99,6 +102,8 @@ struct attach_client : std::enable_shared_from_this<attach_client> {
   explicit attach_client(net::local::stream_protocol::socket s) : socket(std::move(s)) {}
   net::local::stream_protocol::socket socket;
   std::deque<std::string> queue;
+  std::size_t queued_bytes = 0;
+  std::uint64_t dropped_output = 0;  // bytes left out while the terminal did not keep up
   bool writing = false;
   bool closing = false;  // close once the queue is written
   bool gone = false;
@@ -142,7 +147,22 @@ struct live_debugger::impl : std::enable_shared_from_this<live_debugger::impl> {
 
   void send(const std::shared_ptr<attach_client>& c, attach_frame_type type, std::string_view payload) {
     if (c->gone) return;
+    if (type == attach_frame_type::output) {
+      // A terminal that stopped reading (Ctrl-S, a slow link, a stopped process) must not
+      // make the proxy hold all the program prints: beyond a bound it is left out, and
+      // the terminal is told how much once it keeps up again.
+      if (c->queued_bytes > queue_limit) {
+        c->dropped_output += payload.size();
+        return;
+      }
+      if (c->dropped_output) {
+        auto note = std::to_string(c->dropped_output) + " bytes of output were left out: the terminal did not keep up";
+        c->dropped_output = 0;
+        send(c, attach_frame_type::notice, note);
+      }
+    }
     c->queue.push_back(encode_attach_frame(type, payload));
+    c->queued_bytes += c->queue.back().size();
     if (!c->writing) net::co_spawn(executor(), write_loop(c), net::detached);
   }
 
@@ -157,6 +177,7 @@ struct live_debugger::impl : std::enable_shared_from_this<live_debugger::impl> {
     while (!c->queue.empty() && !c->gone) {
       auto frame = std::move(c->queue.front());
       c->queue.pop_front();
+      c->queued_bytes -= frame.size();
       co_await net::async_write(c->socket, net::buffer(frame), redirect_error(use_awaitable, ec));
       if (ec) {
         c->gone = true;
@@ -184,6 +205,7 @@ struct live_debugger::impl : std::enable_shared_from_this<live_debugger::impl> {
         spdlog::warn("the attach socket failed to accept a connection: {}", ec.message());
         continue;
       }
+      ::fcntl(s.native_handle(), F_SETFD, FD_CLOEXEC);
       auto c = std::make_shared<attach_client>(std::move(s));
       net::co_spawn(executor(), read_loop(c), net::detached);
       offer_terminal(c);
@@ -356,7 +378,7 @@ struct live_debugger::impl : std::enable_shared_from_this<live_debugger::impl> {
       wo.terminal = pty.slave_path();
       wo.interactive = false;
       slot.process = std::make_unique<replay::worker_process>(wo);
-      int fd = ::dup(slot.process->socket());
+      int fd = ::fcntl(slot.process->socket(), F_DUPFD_CLOEXEC, 0);
       if (fd < 0) throw std::runtime_error(std::string("cannot keep the worker's socket: ") + std::strerror(errno));
       slot.process->close_socket();
       slot.link = std::make_unique<worker_link>(executor(), fd);
@@ -366,16 +388,17 @@ struct live_debugger::impl : std::enable_shared_from_this<live_debugger::impl> {
       co_return std::string("the debug worker could not be started: ") + e.what();
     }
     auto deadline = std::make_shared<net::steady_timer>(io, options.load_timeout);
-    bool late = false;
-    deadline->async_wait([&late, p = slot.process.get(), &slot](error_code ec) {
-      if (ec || slot.process.get() != p) return;
-      late = true;
-      ::kill(p->pid(), SIGKILL);
+    auto late = std::make_shared<bool>(false);
+    auto* loading = slot.process.get();
+    deadline->async_wait([late, loading, &slot](error_code ec) {
+      if (ec || slot.process.get() != loading || slot.ready) return;
+      *late = true;
+      ::kill(loading->pid(), SIGKILL);
     });
     auto hello = co_await slot.link->receive();
     std::string problem;
     if (!hello || hello->type() != "hello") {
-      problem = hello ? "the debug worker began with '" + hello->type() + "' instead of hello" : ended_text(slot, "before it said hello", late);
+      problem = hello ? "the debug worker began with '" + hello->type() + "' instead of hello" : ended_text(slot, "before it said hello", *late);
     } else if (auto* v = hello->header.if_contains("protocol"); !v || !v->is_int64() || v->as_int64() != protocol::version) {
       problem = "the debug worker speaks another protocol than this hindsight: build hindsight and hindsight-worker from the same tree";
     }
@@ -392,7 +415,7 @@ struct live_debugger::impl : std::enable_shared_from_this<live_debugger::impl> {
       std::optional<worker_message> loaded;
       if (co_await slot.link->send(load, {})) loaded = co_await slot.link->receive();
       if (!loaded) {
-        problem = ended_text(slot, "while it imported the app '" + options.app.app + "'", late);
+        problem = ended_text(slot, "while it imported the app '" + options.app.app + "'", *late);
       } else if (loaded->type() == "error") {
         auto* m = loaded->header.if_contains("message");
         problem = "the debug worker could not import the app '" + options.app.app +
@@ -493,13 +516,33 @@ struct live_debugger::impl : std::enable_shared_from_this<live_debugger::impl> {
     sessions.push_back(s);
     spdlog::info("{} from {}: rule '{}' fired ({}): debug session on worker {}", what, s->job.request.client, s->job.rule,
                  proxy::to_string(s->job.action), slot->index + 1);
-    net::co_spawn(executor(), run(s), net::detached);
+    net::co_spawn(executor(), run(s), [this, s](std::exception_ptr e) {
+      if (!e) return;
+      std::string what = "an internal error in the live debugger";
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        what += std::string(": ") + x.what();
+      } catch (...) {
+      }
+      spdlog::error("{} (rule '{}'): {}", request_text(s->job.request), s->job.rule, what);
+      // Whatever state the worker is in, the next request gets a new one.
+      if (s->slot) discard_worker(*s->slot);
+      finish(s, own_answer(500, what, "crashed"), "error");
+    });
   }
 
   net::awaitable<void> run(std::shared_ptr<live_session> s) {
     auto& slot = *s->slot;
     if (!slot.ready) {
-      auto problem = co_await start_worker(slot);
+      // (Not `stopping ? … : co_await …`: GCC 12 destroys such a temporary twice.)
+      std::string problem;
+      if (!stopping) problem = co_await start_worker(slot);
+      if (stopping) {
+        discard_worker(slot);
+        finish(s, own_answer(503, stop_why, "", busy_retry_after_s), "error");
+        co_return;
+      }
       if (!problem.empty()) {
         spdlog::error("{} (rule '{}'): {}", request_text(s->job.request), s->job.rule, problem);
         finish(s, own_answer(502, problem, "unreachable"), "error");
@@ -672,6 +715,7 @@ struct live_debugger::impl : std::enable_shared_from_this<live_debugger::impl> {
     stop_why = why;
     error_code ec;
     acceptor.close(ec);
+    ::unlink(options.attach_socket.c_str());
     for (auto& c : waiting) {
       notice(c, why);
       close_after_writes(c);
@@ -701,15 +745,23 @@ live_debugger::~live_debugger() { stop("hindsight is stopping"); }
 void live_debugger::start() {
   auto& p = *impl_;
   const auto path = p.options.attach_socket.string();
-  // The data directory is this proxy's alone (the control socket proved it): a file
-  // left here is a stale socket of a proxy that is gone.
-  ::unlink(path.c_str());
+  // Bound under a temporary name and made owner-only before it takes its real one, so
+  // that no one can connect in between (the data directory is 0700 anyway, unless the
+  // user allowed a shared one). A file left at the real name is a stale socket of a
+  // proxy that is gone: this data directory is ours (the control socket proved it).
+  const auto temporary = (p.options.attach_socket.parent_path() / ("." + std::to_string(::getpid()))).string();
+  ::unlink(temporary.c_str());
   error_code ec;
   p.acceptor.open(net::local::stream_protocol(), ec);
-  if (!ec) p.acceptor.bind(net::local::stream_protocol::endpoint(path), ec);
-  if (!ec && ::chmod(path.c_str(), 0600) != 0) ec.assign(errno, boost::system::system_category());
+  if (!ec) ::fcntl(p.acceptor.native_handle(), F_SETFD, FD_CLOEXEC);
+  if (!ec) p.acceptor.bind(net::local::stream_protocol::endpoint(temporary), ec);
+  if (!ec && ::chmod(temporary.c_str(), 0600) != 0) ec.assign(errno, boost::system::system_category());
+  if (!ec && ::rename(temporary.c_str(), path.c_str()) != 0) ec.assign(errno, boost::system::system_category());
   if (!ec) p.acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) throw std::runtime_error("cannot listen on the attach socket " + path + ": " + ec.message());
+  if (ec) {
+    ::unlink(temporary.c_str());
+    throw std::runtime_error("cannot listen on the attach socket " + path + ": " + ec.message());
+  }
   net::co_spawn(p.executor(), p.accept_loop(), net::detached);
   p.thread = std::thread([impl = impl_] {
     auto guard = net::make_work_guard(impl->io);

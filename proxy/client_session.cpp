@@ -474,6 +474,22 @@ net::awaitable<bool> client_session::debug_exchange() {
     in_.commit(n);
   }
   job.request.request_body_size = body.size();
+  if (request_.framing == body_framing::chunked) {
+    // The worker gets the body decoded: framed by its length, as gunicorn would have
+    // read it, so that a body which itself looks chunked is not decoded twice.
+    std::string fields;
+    std::string_view rest = job.request.request_headers;
+    while (!rest.empty()) {
+      auto end = rest.find("\r\n");
+      auto line = rest.substr(0, end == std::string_view::npos ? rest.size() : end + 2);
+      rest.remove_prefix(line.size());
+      auto colon = line.find(':');
+      if (colon != std::string_view::npos && iequals(line.substr(0, colon), "Transfer-Encoding")) continue;
+      fields += line;
+    }
+    fields += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    job.request.request_headers = std::move(fields);
+  }
 
   // The developer takes their time: no deadline while the session runs.
   client_deadline_ = steady::time_point::max();
@@ -483,13 +499,19 @@ net::awaitable<bool> client_session::debug_exchange() {
 
   std::string head = "HTTP/1.1 " + std::to_string(answer.status) + " " + answer.reason + "\r\n";
   for (const auto& [name, value] : answer.headers) head += name + ": " + value + "\r\n";
-  if (answer.status != 204) head += "Content-Length: " + std::to_string(answer.body.size()) + "\r\n";
-  if (!set_cookie_.empty()) head += "Set-Cookie: " + set_cookie_ + "\r\n";
-  if (no_referrer_) head += "Referrer-Policy: no-referrer\r\n";
+  // A 304's length would be the representation's, which the worker did not send.
+  if (answer.status != 204 && answer.status != 304)
+    head += "Content-Length: " + std::to_string(answer.body.size()) + "\r\n";
   const bool keep_alive = request_.keep_alive && !worker_.shared.draining;
   if (!keep_alive) head += "Connection: close\r\n";
+  // What the store keeps: the answer without the token's cookie.
+  const std::string stored_head = head + "\r\n";
+  if (!set_cookie_.empty()) head += "Set-Cookie: " + set_cookie_ + "\r\n";
+  if (no_referrer_) head += "Referrer-Policy: no-referrer\r\n";
   head += "\r\n";
-  std::string_view body_out = request_.method == "HEAD" ? std::string_view{} : std::string_view(answer.body);
+  // method_, not request_.method: the head's views into the client buffer are gone once
+  // the body was read.
+  std::string_view body_out = method_ == "HEAD" ? std::string_view{} : std::string_view(answer.body);
   std::array<net::const_buffer, 2> buffers{net::buffer(head), net::buffer(body_out.data(), body_out.size())};
   set_client_deadline(options_.body_timeout);
   co_await net::async_write(client_, buffers, redirect_error(use_awaitable, ec));
@@ -501,13 +523,13 @@ net::awaitable<bool> client_session::debug_exchange() {
   if (ec) error = (error.empty() ? "" : error + "; ") + "the client went away before the debug session's answer";
   if (answer.error.empty()) {
     if (capturing_) {
-      tee_.response_head(head, answer.status);
+      tee_.response_head(stored_head, answer.status);
       tee_.response_body(answer.body);
     }
     log(answer.status, error);
   } else {
     upstream_error_kind_ = answer.error_kind;
-    log(answer.status, error, head + answer.body);
+    log(answer.status, error, stored_head + answer.body);
     upstream_error_kind_ = {};
   }
   live_session_.reset();
@@ -525,6 +547,7 @@ net::awaitable<bool> client_session::connect_upstream(std::string& error, bool& 
   set_upstream_deadline(options_.connect_timeout);
   co_await upstream_->socket.async_connect(worker_.pool.endpoint(), redirect_error(use_awaitable, ec));
   if (!ec) {
+    ::fcntl(upstream_->socket.native_handle(), F_SETFD, FD_CLOEXEC);  // see accept_loop
     if (worker_.pool.tcp()) upstream_->socket.set_option(net::ip::tcp::no_delay(true), ec);
     co_return true;
   }

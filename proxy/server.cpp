@@ -91,6 +91,9 @@ net::awaitable<void> accept_loop(worker& w) {
       co_await backoff.async_wait(net::as_tuple(net::use_awaitable));
       continue;
     }
+    // Asio accepts without SOCK_CLOEXEC: an app restarted by the supervisor (or any
+    // process started later) must not inherit client connections and hold them open.
+    ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
     auto count = w.shared.connections.fetch_add(1, std::memory_order_relaxed) + 1;
     if (count > w.shared.options.max_connections) {
       net::co_spawn(w.io, reject_overloaded(w, std::move(socket)), net::detached);

@@ -155,6 +155,9 @@ worker_process::worker_process(const worker_options& o) : impl_(std::make_unique
   }
   posix_spawn_file_actions_adddup2(&actions, child_stderr, STDERR_FILENO);
   posix_spawn_file_actions_adddup2(&actions, child_socket, worker_socket_fd);
+  // Nothing else of ours: a proxy's client connections, other workers' sockets, the
+  // attach socket (Asio opens them without close-on-exec).
+  posix_spawn_file_actions_addclosefrom_np(&actions, worker_socket_fd + 1);
 
   // The worker starts with default signal handling and an empty mask, whatever ours.
   posix_spawnattr_t attr;

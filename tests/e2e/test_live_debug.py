@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from conftest import HINDSIGHT_BIN, clean_env, cmdline, descendants_of, failing_handler, hs_cli, wait_captures, wait_until
+from conftest import (HINDSIGHT_BIN, build_request, chunked, clean_env, cmdline, descendants_of, failing_handler, hs_cli,
+                      wait_captures, wait_until)
 from test_rules import change_rules, cli_json, expired_token, forged, token
 
 pexpect = pytest.importorskip("pexpect")
@@ -393,7 +394,7 @@ def test_a_link_token_sets_the_cookie_on_the_debug_answer(start_app):
     assert (resp.header("set-cookie") or "").startswith(f"hindsight_debug={good};"), resp
     assert resp.header_values("referrer-policy")[-1:] == ["no-referrer"], resp
     [row] = wait_captures(hs.data, 1)
-    assert good not in json.dumps(cli_json(hs, "show", str(row["id"]))), "the token was stored"
+    assert good not in json.dumps(cli_json(hs, "show", str(row["id"]), "--reveal")), "the token was stored"
 
 
 def test_a_hung_request_gets_504_and_the_next_one_a_fresh_worker(start_app):
@@ -441,3 +442,59 @@ def test_status_says_why_live_debugging_is_off(proxied):
     debug = cli_json(hs, "status")["proxy"]["debug"]
     assert debug["enabled"] is False and "give --debug-app MODULE:ATTR" in debug["off_reason"], debug
     assert "live debugging is off" in hs.output_text()
+
+
+def test_bodies_framing_and_connections_of_debug_requests(start_app):
+    hs = live_django(start_app)
+    change_rules(hs, "add", "--path", "/environ/", "--do", "traceback", loaded=1, enabled=1)
+    tok = token(hs)
+    # A chunked body whose content itself looks chunked reaches the app as sent, once decoded.
+    inner = b"5\r\nhello\r\n0\r\n\r\n"
+    raw = build_request("POST", "/environ/", headers=[("X-Hindsight-Token", tok), ("Transfer-Encoding", "chunked")],
+                        body=chunked(inner))
+    resp = hs.request(raw, timeout=30)
+    assert resp.status == 200 and resp.json()["body"] == inner.decode(), resp
+    # Two requests on one connection, the first a POST whose body arrives after a large
+    # head and starts with "HEAD": both answered in full, in order.
+    padding = [("X-Padding", "p" * 8000)] * 6
+    with hs.client(timeout=30) as c:
+        c.send(build_request("POST", "/environ/", headers=[("X-Hindsight-Token", tok), *padding,
+                                                          ("Content-Length", "4000")]))
+        time.sleep(0.2)
+        c.send(b"HEAD" * 1000)
+        first = c.read_response("POST")
+        assert first.status == 200 and first.json()["body"] == "HEAD" * 1000, first
+        c.send(build_request("GET", "/health/", headers=[("X-Hindsight-Token", tok)]))
+        second = c.read_response("GET")
+        assert second.status == 200 and second.body == b"ok", second
+    # Connection: close is honoured: the client sees the end of the connection, which
+    # the debug worker (a process of its own) must not hold open.
+    with hs.client(timeout=30) as c:
+        c.send(build_request("GET", "/environ/", headers=[("X-Hindsight-Token", tok), ("Connection", "close")]))
+        assert c.read_response("GET").status == 200
+        assert c.wait_closed(timeout=10)
+    [pid] = worker_pids(hs)
+    sockets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    assert sum(1 for s in sockets if s.startswith("socket:")) == 1, sockets  # its own protocol socket only
+
+
+def test_keys_typed_ahead_do_not_reach_the_next_session(start_app):
+    hs = live_django(start_app, "--attach-wait", "2s")
+    change_rules(hs, "add", "--query", "pdb=1", "--do", "pdb", loaded=1, enabled=1)
+    headers = with_token(hs)
+    child = attach(hs)
+    try:
+        pending = Pending(hs, "/?pdb=1", headers)
+        child.expect(PROMPT)
+        # `c`, and at once a command meant for a prompt that will not come in this request.
+        child.send("c\r!import os; os.write(2, b'TYPED-AHEAD' + b'-RAN\\n')\r")
+        assert pending.wait().status == 200
+        finish(child, 0)
+    finally:
+        child.close(force=True)
+    start = hs.line_count()
+    # The next session on the same warm worker stops at its own prompt (nobody attached:
+    # it waits, then runs on), and the typed-ahead line never ran.
+    assert hs.get("/?pdb=1", headers=headers, timeout=30).status == 200
+    assert hs.wait_for_line(r"nobody attached within 2 s", timeout=5, start=start), hs.describe_output()
+    assert "TYPED-AHEAD-RAN" not in hs.output_text()

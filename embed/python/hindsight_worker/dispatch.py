@@ -68,9 +68,22 @@ def _load(msg):
     return _header({"type": "loaded", "app": spec}), b"", False
 
 
+def _discard_typed_ahead():
+    """On a terminal kept from one request to the next (the proxy's live debugger), what
+    was typed after the last prompt of the previous request must not become commands in
+    this one."""
+    try:
+        if os.isatty(0):
+            import termios
+            termios.tcflush(0, termios.TCIFLUSH)
+    except (OSError, ImportError):
+        pass
+
+
 def _request(msg, body):
     if _State.app is None:
         return _error("protocol", "request before load: send a load message first", exit_after=True)
+    _discard_typed_ahead()
     try:
         fields, response_body = runner.run_request(_State.app, msg, body, _State.chdir,
                                                    on_prompt=lambda: _send_event(_header({"type": "debugger",
