@@ -406,14 +406,8 @@ struct live_debugger::impl : std::enable_shared_from_this<live_debugger::impl> {
       // Once it said hello the worker has its terminal open: reading it cannot hit EIO
       // before the worker exits.
       net::co_spawn(executor(), terminal_loop(&slot, slot.terminal.get()), net::detached);
-      json::object env;
-      for (const auto& [k, v] : options.app.env) env[k] = v;
-      json::array pythonpath;
-      for (const auto& p : options.app.pythonpath) pythonpath.push_back(json::string(p));
-      json::object load{{"type", "load"}, {"app", options.app.app}, {"pythonpath", std::move(pythonpath)}, {"env", std::move(env)}};
-      if (!options.app.chdir.empty()) load["chdir"] = options.app.chdir;
       std::optional<worker_message> loaded;
-      if (co_await slot.link->send(load, {})) loaded = co_await slot.link->receive();
+      if (co_await slot.link->send(replay::load_message(options.app), {})) loaded = co_await slot.link->receive();
       if (!loaded) {
         problem = ended_text(slot, "while it imported the app '" + options.app.app + "'", *late);
       } else if (loaded->type() == "error") {

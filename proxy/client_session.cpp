@@ -193,33 +193,42 @@ net::awaitable<client_session::head_outcome> client_session::read_request_head()
   }
 }
 
-// Moves the request body bytes buffered in in_ into `out`, re-encoded as the app gets
-// them; false when they break the chunked coding (body_error_ says how).
-bool client_session::stage_body(chunk_batch& out) {
+// Takes the request body bytes buffered in in_, chunked coding removed: views into in_,
+// valid until more is read. false when they break the chunked coding (body_error_ says how).
+bool client_session::take_body(std::vector<std::string_view>& pieces) {
+  pieces.clear();
   if (request_.framing == body_framing::content_length) {
-    auto n = std::min<std::uint64_t>(in_.size(), body_left_);
-    out.add(in_.data().substr(0, n));
-    if (capturing_) tee_.request_body(in_.data().substr(0, n));
+    auto n = static_cast<std::size_t>(std::min<std::uint64_t>(in_.size(), body_left_));
+    if (n) pieces.push_back(in_.data().substr(0, n));
     in_.consume(n);
     body_left_ -= n;
-    bytes_in_ += n;
     body_done_ = body_left_ == 0;
   } else if (request_.framing == body_framing::chunked) {
-    auto& pieces = out.pieces();
-    pieces.clear();
     auto consumed = request_chunks_.feed(in_.data(), pieces);
     if (request_chunks_.failed()) {
       body_error_ = "malformed chunked request body: " + request_chunks_.error();
       return false;
     }
     in_.consume(consumed);
-    for (auto p : pieces) {
-      bytes_in_ += p.size();
-      if (capturing_) tee_.request_body(p);
-    }
+    body_done_ = request_chunks_.done();
+  }
+  for (auto p : pieces) {
+    bytes_in_ += p.size();
+    if (capturing_) tee_.request_body(p);
+  }
+  return true;
+}
+
+// Moves the request body bytes buffered in in_ into `out`, re-encoded as the app gets
+// them; false when they break the chunked coding.
+bool client_session::stage_body(chunk_batch& out) {
+  auto& pieces = out.pieces();
+  if (!take_body(pieces)) return false;
+  if (request_.framing == body_framing::chunked) {
     out.add_pieces(pieces, true);
     if (request_chunks_.done()) out.add_last_chunk(request_chunks_.trailers());
-    body_done_ = request_chunks_.done();
+  } else {
+    for (auto p : pieces) out.add(p);
   }
   return true;
 }
@@ -434,30 +443,13 @@ net::awaitable<bool> client_session::debug_exchange() {
     }
   }
   std::string& body = job.request.request_body;
+  std::vector<std::string_view> pieces;
   for (;;) {
-    if (request_.framing == body_framing::content_length) {
-      auto n = static_cast<std::size_t>(std::min<std::uint64_t>(in_.size(), body_left_));
-      body.append(in_.data().substr(0, n));
-      if (capturing_) tee_.request_body(in_.data().substr(0, n));
-      in_.consume(n);
-      body_left_ -= n;
-      bytes_in_ += n;
-      body_done_ = body_left_ == 0;
-    } else if (request_.framing == body_framing::chunked) {
-      std::vector<std::string_view> pieces;
-      auto consumed = request_chunks_.feed(in_.data(), pieces);
-      if (request_chunks_.failed()) {
-        co_await refuse(400, "malformed chunked request body: " + request_chunks_.error());
-        co_return false;
-      }
-      for (auto p : pieces) {
-        body.append(p);
-        bytes_in_ += p.size();
-        if (capturing_) tee_.request_body(p);
-      }
-      in_.consume(consumed);
-      body_done_ = request_chunks_.done();
+    if (!take_body(pieces)) {
+      co_await refuse(400, body_error_);
+      co_return false;
     }
+    for (auto p : pieces) body.append(p);
     if (body_done_) break;
     if (body.size() > max_debug_body) {
       co_await refuse(413, too_large);

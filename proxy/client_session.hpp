@@ -88,6 +88,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
 
   net::awaitable<head_outcome> read_request_head();
   net::awaitable<bool> exchange();
+  bool take_body(std::vector<std::string_view>& pieces);
   bool stage_body(chunk_batch& out);
   net::awaitable<bool> connect_upstream(std::string& error, bool& timed_out, bool can_retry);
   net::awaitable<relay_result> relay_response();

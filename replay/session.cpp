@@ -100,6 +100,16 @@ class conversation {
 
 }  // namespace
 
+json::object load_message(const app_spec& app) {
+  json::object env;
+  for (const auto& [k, v] : app.env) env[k] = v;
+  json::array pythonpath;
+  for (const auto& p : app.pythonpath) pythonpath.push_back(json::string(p));
+  json::object load{{"type", "load"}, {"app", app.app}, {"pythonpath", std::move(pythonpath)}, {"env", std::move(env)}};
+  if (!app.chdir.empty()) load["chdir"] = app.chdir;
+  return load;
+}
+
 std::string seconds_text(std::chrono::milliseconds d) {
   char buf[32];
   if (d.count() % 1000 == 0)
@@ -164,13 +174,7 @@ replay_result run_session(const session_settings& s, const worker_request& reque
                                         ": build hindsight and hindsight-worker from the same tree"};
     }
 
-    json::object env;
-    for (const auto& [k, v] : s.app.env) env[k] = v;
-    json::array pythonpath;
-    for (const auto& p : s.app.pythonpath) pythonpath.push_back(json::string(p));
-    json::object load{{"type", "load"}, {"app", s.app.app}, {"pythonpath", std::move(pythonpath)}, {"env", std::move(env)}};
-    if (!s.app.chdir.empty()) load["chdir"] = s.app.chdir;
-    talk.send(load, {}, "while loading the app");
+    talk.send(load_message(s.app), {}, "while loading the app");
     auto [loaded, __] = talk.receive(s.load_timeout, "while loading the app '" + s.app.app + "'",
                                      "the app '" + s.app.app + "' did not load within " + seconds_text(s.load_timeout) +
                                          "; the worker was stopped");

@@ -3,6 +3,8 @@
 // worker, hello → load → request → response, close, wait. Every way it can end is a
 // replay_result, never an exception: a worker that cannot start, an app that does not
 // import, a request that outlives its timeout, a worker that crashes.
+#include <boost/json/object.hpp>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -37,6 +39,9 @@ started_worker start_worker(const worker_options& options);
 
 // `early`: one from start_worker with the same options, or none to start it here.
 replay_result run_session(const session_settings& s, const worker_request& request, started_worker early = {});
+
+// The `load` message for `app` (docs/worker-protocol.md).
+boost::json::object load_message(const app_spec& app);
 
 // "60 s", "1.5 s", "0.2 s".
 std::string seconds_text(std::chrono::milliseconds d);
