@@ -78,6 +78,14 @@ def with_token(hs, ttl="1h"):
     return [("X-Hindsight-Token", token(hs, ttl))]
 
 
+def pdb_on_query(start_app, *hs_args):
+    """Django behind hindsight with the manual procedure's rule (`?pdb=1` stops in pdb),
+    and the headers of a request with a valid debug token."""
+    hs = live_django(start_app, *hs_args)
+    change_rules(hs, "add", "--query", "pdb=1", "--do", "pdb", loaded=1, enabled=1)
+    return hs, with_token(hs)
+
+
 def worker_pids(hs):
     return [p for p in descendants_of(hs.pid) if any("hindsight-worker" in a for a in cmdline(p)[:1])]
 
@@ -164,10 +172,9 @@ def test_without_a_valid_token_the_request_reaches_the_app_unchanged(start_app):
 
 
 def test_a_prompt_waits_for_attach_then_the_request_runs_on(start_app):
-    hs = live_django(start_app, "--attach-wait", "1s")
-    change_rules(hs, "add", "--query", "pdb=1", "--do", "pdb", loaded=1, enabled=1)
+    hs, headers = pdb_on_query(start_app, "--attach-wait", "1s")
     start = hs.line_count()
-    resp = hs.get("/orders/4/total/?pdb=1", headers=with_token(hs), timeout=30)
+    resp = hs.get("/orders/4/total/?pdb=1", headers=headers, timeout=30)
     # The app's own answer: Django's 500 for the KeyError deep in the helper.
     assert resp.status == 500, resp
     assert hs.wait_for_line(r"nobody attached within 1 s to the debug session of GET /orders/4/total/\?pdb=1",
@@ -175,10 +182,9 @@ def test_a_prompt_waits_for_attach_then_the_request_runs_on(start_app):
 
 
 def test_a_request_waiting_for_a_terminal_is_picked_up_by_a_late_attach(start_app):
-    hs = live_django(start_app, "--attach-wait", "30s")
-    change_rules(hs, "add", "--query", "pdb=1", "--do", "pdb", loaded=1, enabled=1)
+    hs, headers = pdb_on_query(start_app, "--attach-wait", "30s")
     start = hs.line_count()
-    pending = Pending(hs, "/orders/4/total/?pdb=1", with_token(hs))
+    pending = Pending(hs, "/orders/4/total/?pdb=1", headers)
     assert hs.wait_for_line(r"a pdb prompt is open; it waits 30 s for `hindsight attach`", timeout=20, start=start)
     child = attach(hs, wait_banner=False)
     try:
@@ -244,11 +250,10 @@ def test_post_mortem_opens_at_the_exception(start_app):
 
 
 def test_ctrl_c_interrupts_the_running_code_and_ctrl_d_detaches(start_app):
-    hs = live_django(start_app, "--attach-wait", "30s")
-    change_rules(hs, "add", "--query", "pdb=1", "--do", "pdb", loaded=1, enabled=1)
+    hs, headers = pdb_on_query(start_app, "--attach-wait", "30s")
     child = attach(hs)
     try:
-        pending = Pending(hs, "/slow/?seconds=2&pdb=1", with_token(hs))
+        pending = Pending(hs, "/slow/?seconds=2&pdb=1", headers)
         child.expect(r"slow\(\)")
         child.expect(PROMPT)
         child.sendline("c")
@@ -267,9 +272,7 @@ def test_ctrl_c_interrupts_the_running_code_and_ctrl_d_detaches(start_app):
 
 
 def test_a_second_debug_request_gets_503_while_the_worker_is_busy(start_app):
-    hs = live_django(start_app, "--attach-wait", "30s")
-    change_rules(hs, "add", "--query", "pdb=1", "--do", "pdb", loaded=1, enabled=1)
-    headers = with_token(hs)
+    hs, headers = pdb_on_query(start_app, "--attach-wait", "30s")
     child = attach(hs)
     try:
         first = Pending(hs, "/?pdb=1", headers)
@@ -288,9 +291,7 @@ def test_a_second_debug_request_gets_503_while_the_worker_is_busy(start_app):
 
 
 def test_a_worker_killed_mid_session_gives_502_and_the_next_request_a_fresh_worker(start_app):
-    hs = live_django(start_app, "--attach-wait", "30s")
-    change_rules(hs, "add", "--query", "pdb=1", "--do", "pdb", loaded=1, enabled=1)
-    headers = with_token(hs)
+    hs, headers = pdb_on_query(start_app, "--attach-wait", "30s")
     child = attach(hs)
     try:
         pending = Pending(hs, "/?pdb=1", headers)
@@ -344,11 +345,10 @@ def test_traceback_action_serves_the_page_with_everything_escaped(start_app):
 
 def test_sigterm_ends_a_session_promptly(start_app):
     # A session held for the drain period would keep the proxy for 300 s.
-    hs = live_django(start_app, "--attach-wait", "30s", "--drain", "300s")
-    change_rules(hs, "add", "--query", "pdb=1", "--do", "pdb", loaded=1, enabled=1)
+    hs, headers = pdb_on_query(start_app, "--attach-wait", "30s", "--drain", "300s")
     child = attach(hs)
     try:
-        pending = Pending(hs, "/?pdb=1", with_token(hs))
+        pending = Pending(hs, "/?pdb=1", headers)
         child.expect(PROMPT)
         hs.signal(signal.SIGTERM)
         resp = pending.wait()
@@ -361,10 +361,9 @@ def test_sigterm_ends_a_session_promptly(start_app):
 
 
 def test_a_terminal_that_drops_gives_the_session_back(start_app):
-    hs = live_django(start_app, "--attach-wait", "30s")
-    change_rules(hs, "add", "--query", "pdb=1", "--do", "pdb", loaded=1, enabled=1)
+    hs, headers = pdb_on_query(start_app, "--attach-wait", "30s")
     first = attach(hs)
-    pending = Pending(hs, "/?pdb=1", with_token(hs))
+    pending = Pending(hs, "/?pdb=1", headers)
     try:
         first.expect(PROMPT)
         start = hs.line_count()
@@ -410,9 +409,7 @@ def test_a_hung_request_gets_504_and_the_next_one_a_fresh_worker(start_app):
 
 
 def test_an_app_the_worker_cannot_import_gets_502_with_the_reason(start_app):
-    hs = live_django(start_app, "--debug-app", "no_such_module:app")
-    change_rules(hs, "add", "--query", "pdb=1", "--do", "pdb", loaded=1, enabled=1)
-    headers = with_token(hs)
+    hs, headers = pdb_on_query(start_app, "--debug-app", "no_such_module:app")
     for _ in range(2):  # each debug request tries again: the app may have been fixed
         resp = hs.get("/?pdb=1", headers=headers, timeout=30)
         assert resp.status == 502, resp
@@ -479,9 +476,7 @@ def test_bodies_framing_and_connections_of_debug_requests(start_app):
 
 
 def test_keys_typed_ahead_do_not_reach_the_next_session(start_app):
-    hs = live_django(start_app, "--attach-wait", "2s")
-    change_rules(hs, "add", "--query", "pdb=1", "--do", "pdb", loaded=1, enabled=1)
-    headers = with_token(hs)
+    hs, headers = pdb_on_query(start_app, "--attach-wait", "2s")
     child = attach(hs)
     try:
         pending = Pending(hs, "/?pdb=1", headers)
