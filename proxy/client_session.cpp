@@ -77,6 +77,7 @@ client_session::client_session(worker& w, stream_socket socket, std::string clie
 
 client_session::~client_session() {
   worker_.sessions.erase(this);
+  worker_.open.fetch_sub(1, std::memory_order_relaxed);
   worker_.shared.connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -622,7 +623,8 @@ void client_session::top_up(upstream_connection& up) {
   // without waiting until the buffer is full or the socket is drained turns a response
   // that arrives in pieces (a head, then a sendfile body) into few large writes.
   error_code ec;
-  up.socket.non_blocking(true, ec);
+  // Asio remembers the mode but sets it with an ioctl every time it is asked to.
+  if (!up.socket.non_blocking()) up.socket.non_blocking(true, ec);
   for (;;) {
     auto space = up.in.prepare(1, up.in.capacity());
     if (space.empty()) return;
@@ -635,9 +637,10 @@ void client_session::top_up(upstream_connection& up) {
 
 net::awaitable<bool> client_session::splice_body(upstream_connection& up, std::uint64_t& left, error_code& ec) {
   // SPLICE_F_NONBLOCK covers the pipe only; the sockets must not block either.
+  // (Asked only once per socket: each call is an ioctl.)
   error_code ignored;
-  up.socket.non_blocking(true, ignored);
-  client_.non_blocking(true, ignored);
+  if (!up.socket.non_blocking()) up.socket.non_blocking(true, ignored);
+  if (!client_.non_blocking()) client_.non_blocking(true, ignored);
   const int from = up.socket.native_handle(), to = client_.native_handle();
   constexpr unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
   while (left > 0 || pipe_.held > 0) {

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <utility>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -75,6 +76,22 @@ net::awaitable<void> reject_overloaded(worker& w, stream_socket socket) {
   w.shared.connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
+// A descriptor on its way to another thread: closed if it never gets there (the
+// thread stopped first).
+class owned_fd {
+ public:
+  explicit owned_fd(int fd) : fd_(fd) {}
+  owned_fd(owned_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  owned_fd& operator=(owned_fd&&) = delete;
+  ~owned_fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
 net::awaitable<void> accept_loop(worker& w) {
   net::steady_timer backoff(w.io);
   auto last_warning = steady::time_point{};
@@ -105,8 +122,23 @@ net::awaitable<void> accept_loop(worker& w) {
       socket.set_option(net::ip::tcp::no_delay(true), ignored);
       ip = peer_ip(socket.native_handle());
     }
-    auto session = std::make_shared<client_session>(w, std::move(socket), std::move(ip));
-    net::co_spawn(w.io, session->run(session), net::detached);
+    // Clients open their connections in bursts (a pool at start-up), and whichever
+    // thread wakes first would accept most of them and keep them for their life: each
+    // goes to the thread with the fewest open, so that no core serves more than its share.
+    worker* target = &w;
+    for (auto* other : w.shared.workers)
+      if (other->open.load(std::memory_order_relaxed) < target->open.load(std::memory_order_relaxed)) target = other;
+    target->open.fetch_add(1, std::memory_order_relaxed);
+    if (target == &w) {
+      auto session = std::make_shared<client_session>(w, std::move(socket), std::move(ip));
+      net::co_spawn(w.io, session->run(session), net::detached);
+      continue;
+    }
+    net::post(target->io, [target, fd = owned_fd(socket.release()), ip = std::move(ip)]() mutable {
+      stream_socket moved(target->io, net::generic::stream_protocol(target->shared.listen_family, 0), fd.release());
+      auto session = std::make_shared<client_session>(*target, std::move(moved), std::move(ip));
+      net::co_spawn(target->io, session->run(session), net::detached);
+    });
   }
 }
 
@@ -199,8 +231,10 @@ void server::start() {
     int fd = ::fcntl(s.listen_fd, F_DUPFD_CLOEXEC, 0);
     w->acceptor.emplace(w->io, net::generic::stream_protocol(s.listen_family, 0), fd);
     net::co_spawn(w->io, accept_loop(*w), net::detached);
+    s.shared.workers.push_back(w.get());
     s.workers.push_back(std::move(w));
   }
+  s.shared.listen_family = s.listen_family;
   for (auto& w : s.workers) s.threads.emplace_back([w = w.get()] { w->io.run(); });
 }
 

@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <unordered_set>
+#include <vector>
 
 #include "proxy/server.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -24,10 +25,14 @@ using steady = std::chrono::steady_clock;
 
 class client_session;
 
+struct worker;
+
 struct shared_state {
   proxy_options options;
   server_hooks hooks;
   net::generic::stream_protocol::endpoint upstream_endpoint;
+  int listen_family = 0;
+  std::vector<worker*> workers;  // set before the threads start, then never changed
   std::atomic<std::size_t> connections{0};
   std::atomic<bool> draining{false};
 };
@@ -45,6 +50,9 @@ struct worker {
 
   shared_state& shared;
   std::unordered_set<client_session*> sessions;
+  // Client connections given to this thread and not closed yet: read by the other
+  // threads' acceptors to balance new connections.
+  std::atomic<std::size_t> open{0};
   net::io_context io;
   std::optional<stream_acceptor> acceptor;
   upstream_pool pool;
