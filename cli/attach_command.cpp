@@ -18,6 +18,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "cli/control_client.hpp"
 #include "cli/duration.hpp"
 #include "cli/store_options.hpp"
 #include "cli/text_encoding.hpp"
@@ -229,7 +230,18 @@ void attach_client::on_connect(int status) {
   if (status == 0) return do_read_socket();
   const std::string shown = socket_path_.string(), data = socket_path_.parent_path().string();
   std::string why;
-  if (status == UV_ENOENT) {
+  // A proxy may run on this directory with live debugging off: then it says why.
+  auto proxy = status == UV_ENOENT || status == UV_ECONNREFUSED
+                   ? ask_proxy(socket_path_.parent_path() / "control.sock", "status")
+                   : control_answer{};
+  const json::value* debug = proxy.status == control_answer::state::running ? proxy.reply.if_contains("debug") : nullptr;
+  if (debug && debug->is_object() && debug->as_object().contains("enabled") &&
+      debug->as_object().at("enabled") == json::value(false)) {
+    auto* reason = debug->as_object().if_contains("off_reason");
+    why = "the `hindsight run` on '" + data + "' has live debugging off: " +
+          (reason && reason->is_string() ? std::string(reason->as_string()) : std::string("(no reason given)")) +
+          " — its start-up log says so too";
+  } else if (status == UV_ENOENT) {
     why = "no `hindsight run` uses the data directory '" + data + "': there is no attach socket " + shown +
           " — pass --data with the directory the proxy uses, or start the proxy on this one";
   } else if (status == UV_ECONNREFUSED) {

@@ -439,6 +439,10 @@ def test_status_says_why_live_debugging_is_off(proxied):
     debug = cli_json(hs, "status")["proxy"]["debug"]
     assert debug["enabled"] is False and "give --debug-app MODULE:ATTR" in debug["off_reason"], debug
     assert "live debugging is off" in hs.output_text()
+    # `hindsight attach` says the same, rather than that no proxy runs.
+    p = hs_cli("attach", "--wait", "1s", data=hs.data)
+    err = p.stderr.decode()
+    assert p.returncode == 1 and "has live debugging off" in err and "--debug-app" in err, err
 
 
 def test_bodies_framing_and_connections_of_debug_requests(start_app):
