@@ -2,10 +2,8 @@
 
 #include <boost/json.hpp>
 
-#include <array>
-#include <cctype>
-
 #include "proxy/forwarding.hpp"
+#include "proxy/http_head.hpp"
 #include "replay/result_view.hpp"
 
 namespace hindsight::debug {
@@ -32,37 +30,10 @@ std::optional<std::string> utf8_to_latin1(std::string_view s) {
   return out;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
-
-// Fields the proxy writes itself or that describe one connection (RFC 9110 §7.6.1).
+// What the proxy writes itself or what describes one connection, as on the relaying
+// path, and Proxy-Authenticate (hop-by-hop in RFC 2616), which no app has to send.
 bool dropped_field(std::string_view name) {
-  static constexpr std::array<std::string_view, 9> names{"Content-Length", "Transfer-Encoding", "Connection",
-                                                         "Keep-Alive",     "Proxy-Connection",  "Upgrade",
-                                                         "TE",             "Trailer",           "Proxy-Authenticate"};
-  for (auto n : names)
-    if (iequals(n, name)) return true;
-  return false;
-}
-
-bool valid_name(std::string_view name) {
-  if (name.empty()) return false;
-  for (unsigned char c : name)
-    if (c <= 0x20 || c >= 0x7F || c == ':' || c == '(' || c == ')' || c == ',' || c == '"' || c == '/' || c == '[' ||
-        c == ']' || c == '{' || c == '}' || c == ';' || c == '<' || c == '>' || c == '=' || c == '?' || c == '@' ||
-        c == '\\')
-      return false;
-  return true;
-}
-
-bool valid_value(std::string_view value) {
-  for (unsigned char c : value)
-    if (c == '\r' || c == '\n' || c == 0 || (c < 0x20 && c != '\t') || c == 0x7F) return false;
-  return true;
+  return proxy::is_hop_by_hop(name) || proxy::iequals(name, "Proxy-Authenticate");
 }
 
 std::string string_of(const json::object& o, std::string_view key) {
@@ -119,14 +90,14 @@ proxy::debug_answer app_answer(const json::object& response, std::string body, b
   proxy::debug_answer a;
   a.status = status->code;
   a.reason = utf8_to_latin1(status->reason).value_or("");
-  if (!valid_value(a.reason)) a.reason = std::string(proxy::reason_phrase(a.status));
+  if (!proxy::is_field_value(a.reason)) a.reason = std::string(proxy::reason_phrase(a.status));
   if (auto* headers = response.if_contains("headers"); headers && headers->is_array()) {
     for (const auto& h : headers->as_array()) {
       if (!h.is_array() || h.as_array().size() != 2 || !h.as_array()[0].is_string() || !h.as_array()[1].is_string())
         continue;
       auto name = utf8_to_latin1(h.as_array()[0].as_string());
       auto value = utf8_to_latin1(h.as_array()[1].as_string());
-      if (!name || !value || !valid_name(*name) || !valid_value(*value)) {
+      if (!name || !value || !proxy::is_token(*name) || !proxy::is_field_value(*value)) {
         return own_answer(502, "the app sent a response header field the proxy cannot pass on safely (" +
                                    std::string(h.as_array()[0].as_string().subview().substr(0, 64)) +
                                    "): a line break, a control character or a character beyond latin-1",

@@ -238,6 +238,12 @@ bool is_token(std::string_view s) {
   return true;
 }
 
+bool is_field_value(std::string_view s) {
+  for (char c : s)
+    if (!is_field_value_char(c)) return false;
+  return true;
+}
+
 bool is_hop_by_hop(std::string_view name) {
   // Cheap rejection first: every name below is 2, 7, 10, 14, 16 or 17 bytes long.
   switch (name.size()) {

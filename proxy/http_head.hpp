@@ -109,6 +109,8 @@ bool listed_in(const std::vector<std::string_view>& connection_options, std::str
 
 // Validates one field line's grammar (RFC 9110 §5.1, §5.5); used for trailers too.
 bool is_token(std::string_view s);
+// Whether every byte may stand in a field value or reason phrase: no CTL but HTAB, no DEL.
+bool is_field_value(std::string_view s);
 
 // Parses a block of field lines terminated by an empty line (a trailer section).
 // Returns the number of bytes consumed, 0 when incomplete, or sets error.
