@@ -607,9 +607,7 @@ struct live_debugger::impl : std::enable_shared_from_this<live_debugger::impl> {
       }
       spdlog::error("{} (rule '{}'): {}", request_text(s->job.request), s->job.rule, why);
       discard_worker(slot);
-      auto a = own_answer(status, why, kind);
-      a.session = record(s, outcome, why, nullptr, {}, duration_ms);
-      finish(s, std::move(a), outcome);
+      end_with_own_answer(s, status, why, kind, outcome, duration_ms);
       co_return;
     }
     if (answer->type() == "error") {
@@ -618,17 +616,13 @@ struct live_debugger::impl : std::enable_shared_from_this<live_debugger::impl> {
                         (m && m->is_string() ? std::string(m->as_string()) : std::string("(no message)"));
       auto* kind = answer->header.if_contains("kind");
       if (!kind || !kind->is_string() || kind->as_string() != "app") discard_worker(slot);
-      auto a = own_answer(502, why, "malformed");
-      a.session = record(s, "error", why, answer->header.if_contains("exception"), {}, duration_ms);
-      finish(s, std::move(a), "error");
+      end_with_own_answer(s, 502, why, "malformed", "error", duration_ms, answer->header.if_contains("exception"));
       co_return;
     }
     if (answer->type() != "response") {
       discard_worker(slot);
       auto why = "the debug worker answered the request with '" + answer->type() + "' instead of response";
-      auto a = own_answer(502, why, "malformed");
-      a.session = record(s, "error", why, nullptr, {}, duration_ms);
-      finish(s, std::move(a), "error");
+      end_with_own_answer(s, 502, why, "malformed", "error", duration_ms);
       co_return;
     }
     bool timed_out = false;
@@ -644,16 +638,26 @@ struct live_debugger::impl : std::enable_shared_from_this<live_debugger::impl> {
       auto why = "the request did not finish within " + replay::seconds_text(options.request_timeout) +
                  " in the debug worker (--upstream-timeout); it was stopped";
       spdlog::error("{} (rule '{}'): {}", request_text(s->job.request), s->job.rule, why);
-      auto a = own_answer(504, why, "timeout");
-      a.session = record(s, "timeout", why, answer->header.if_contains("exception"), answer->header, duration_ms);
-      a.session->body = std::move(body_for_record);
-      finish(s, std::move(a), "timeout");
+      end_with_own_answer(s, 504, why, "timeout", "timeout", duration_ms, answer->header.if_contains("exception"),
+                          answer->header, std::move(body_for_record));
       co_return;
     }
     auto a = app_answer(answer->header, std::move(answer->body), s->job.action == proxy::rule_action::traceback, context);
     a.session = record(s, "completed", "", answer->header.if_contains("exception"), answer->header, duration_ms);
     a.session->body = std::move(body_for_record);
     finish(s, std::move(a), "completed");
+  }
+
+  // The proxy's own answer for a session without a response to pass on; its record keeps
+  // what is known (the traceback of where a stopped request stood, its partial result).
+  void end_with_own_answer(const std::shared_ptr<live_session>& s, int status, const std::string& why,
+                           const std::string& kind, const std::string& outcome, double duration_ms,
+                           const json::value* exception = nullptr, const json::object& response = {},
+                           std::string body = {}) {
+    auto a = own_answer(status, why, kind);
+    a.session = record(s, outcome, why, exception, response, duration_ms);
+    a.session->body = std::move(body);
+    finish(s, std::move(a), outcome);
   }
 
   store::replay_record record(const std::shared_ptr<live_session>& s, const std::string& outcome, const std::string& error,
