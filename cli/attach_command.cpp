@@ -105,6 +105,7 @@ class attach_client {
   void on_frame(const debug::attach_frame& frame);
   void start_session(std::string_view payload);
   void end_session(std::string_view payload);
+  uv_stream_t* open_stream(int fd, int readable, uv_tty_t& tty, uv_pipe_t& pipe);
   void open_stdout();
   void open_stdin();
   void do_read_stdin();
@@ -341,56 +342,40 @@ void attach_client::end_session(std::string_view payload) {
   finish(end.exit_status, end.line);
 }
 
+// `fd` as a libuv stream, a terminal or a pipe/socket; nullptr for what libuv cannot poll
+// (a file, /dev/null), which is then read or written plainly.
+uv_stream_t* attach_client::open_stream(int fd, int readable, uv_tty_t& tty, uv_pipe_t& pipe) {
+  switch (uv_guess_handle(fd)) {
+    case UV_TTY:
+      if (uv_tty_init(&loop_, &tty, fd, readable) == 0) {
+        tty.data = this;
+        return reinterpret_cast<uv_stream_t*>(&tty);
+      }
+      break;
+    case UV_NAMED_PIPE:
+    case UV_TCP:
+      uv_pipe_init(&loop_, &pipe, 0);
+      pipe.data = this;
+      if (uv_pipe_open(&pipe, fd) == 0) return reinterpret_cast<uv_stream_t*>(&pipe);
+      uv_close(reinterpret_cast<uv_handle_t*>(&pipe), nullptr);
+      break;
+    default: break;
+  }
+  return nullptr;
+}
+
 void attach_client::open_stdout() {
   if (out_opened_) return;
   out_opened_ = true;
-  switch (uv_guess_handle(STDOUT_FILENO)) {
-    case UV_TTY:
-      if (uv_tty_init(&loop_, &out_tty_, STDOUT_FILENO, 0) == 0) {
-        out_tty_.data = this;
-        out_ = reinterpret_cast<uv_stream_t*>(&out_tty_);
-        return;
-      }
-      break;
-    case UV_NAMED_PIPE:
-    case UV_TCP:
-      uv_pipe_init(&loop_, &out_pipe_, 0);
-      out_pipe_.data = this;
-      if (uv_pipe_open(&out_pipe_, STDOUT_FILENO) == 0) {
-        out_ = reinterpret_cast<uv_stream_t*>(&out_pipe_);
-        return;
-      }
-      uv_close(reinterpret_cast<uv_handle_t*>(&out_pipe_), nullptr);
-      break;
-    default: break;
-  }
-  out_is_file_ = true;  // a file, /dev/null, or something libuv cannot poll: plain writes
+  out_ = open_stream(STDOUT_FILENO, 0, out_tty_, out_pipe_);
+  out_is_file_ = out_ == nullptr;
 }
 
 void attach_client::open_stdin() {
-  stdin_done_ = false;
-  switch (uv_guess_handle(STDIN_FILENO)) {
-    case UV_TTY:
-      if (uv_tty_init(&loop_, &in_tty_, STDIN_FILENO, 1) == 0) {
-        in_tty_.data = this;
-        in_ = reinterpret_cast<uv_stream_t*>(&in_tty_);
-        return;
-      }
-      break;
-    case UV_NAMED_PIPE:
-    case UV_TCP:
-      uv_pipe_init(&loop_, &in_pipe_, 0);
-      in_pipe_.data = this;
-      if (uv_pipe_open(&in_pipe_, STDIN_FILENO) == 0) {
-        in_ = reinterpret_cast<uv_stream_t*>(&in_pipe_);
-        return;
-      }
-      uv_close(reinterpret_cast<uv_handle_t*>(&in_pipe_), nullptr);
-      break;
-    case UV_UNKNOWN_HANDLE: stdin_done_ = true; return;  // closed: nothing to read
-    default: break;
-  }
-  in_is_file_ = true;
+  stdin_done_ = uv_guess_handle(STDIN_FILENO) == UV_UNKNOWN_HANDLE;  // closed: nothing to read
+  if (stdin_done_) return;
+  in_ = open_stream(STDIN_FILENO, 1, in_tty_, in_pipe_);
+  in_is_file_ = in_ == nullptr;
 }
 
 void attach_client::do_read_stdin() {
