@@ -11,6 +11,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <spdlog/spdlog.h>
 
 namespace hindsight::proxy {
@@ -572,6 +576,50 @@ net::awaitable<bool> client_session::write_client(buffer_view buffers) {
   co_return !ec;
 }
 
+net::awaitable<bool> client_session::write_client_before_splice(buffer_view buffers) {
+  // One non-blocking attempt; whatever the socket does not take goes the usual way,
+  // without MSG_MORE (rare: the send buffer is full).
+  iovec iov[8];
+  std::size_t count = 0, total = 0;
+  for (auto& b : buffers) {
+    if (count == std::size(iov)) co_return co_await write_client(buffers);
+    iov[count++] = {const_cast<void*>(b.data()), b.size()};
+    total += b.size();
+  }
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = count;
+  ssize_t n = ::sendmsg(client_.native_handle(), &msg, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EINTR) {
+      client_gone_ = true;
+      co_return false;
+    }
+    n = 0;
+  }
+  if (static_cast<std::size_t>(n) == total) {
+    client_corked_ = true;
+    co_return true;
+  }
+  // The rest, past the n bytes sent.
+  std::vector<net::const_buffer> rest;
+  for (auto& b : buffers) {
+    auto skip = std::min(b.size(), static_cast<std::size_t>(n));
+    n -= static_cast<ssize_t>(skip);
+    if (skip < b.size()) rest.emplace_back(static_cast<const char*>(b.data()) + skip, b.size() - skip);
+  }
+  co_return co_await write_client({rest.data(), rest.data() + rest.size()});
+}
+
+void client_session::flush_client() {
+  if (!client_corked_) return;
+  client_corked_ = false;
+  // Setting TCP_NODELAY (already on) pushes what the socket holds (tcp(7)); on a unix
+  // socket MSG_MORE held nothing and this fails harmlessly.
+  int on = 1;
+  ::setsockopt(client_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
 net::awaitable<void> client_session::pump_request_body() {
   auto& up = *upstream_;
   error_code ec;
@@ -667,6 +715,7 @@ net::awaitable<bool> client_session::splice_body(upstream_connection& up, std::u
     }
     if (pipe_.held == 0) {
       if (!app_has_more) {
+        flush_client();
         set_upstream_deadline(options_.upstream_timeout);
         co_await up.socket.async_wait(net::socket_base::wait_read, redirect_error(use_awaitable, ec));
         if (ec) {
@@ -679,6 +728,7 @@ net::awaitable<bool> client_session::splice_body(upstream_connection& up, std::u
     ssize_t m = ::splice(pipe_.read_end(), nullptr, to, nullptr, pipe_.held, flags);
     if (m > 0) {
       pipe_.held -= static_cast<std::size_t>(m);
+      client_corked_ = false;  // sent without SPLICE_F_MORE: everything went out
     } else if (m < 0 && errno == EAGAIN) {
       set_client_deadline(options_.body_timeout);
       error_code client_ec;
@@ -829,13 +879,21 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
         auto n = std::min<std::uint64_t>(left, up.in.size());
         client_out_.add(up.in.data().substr(0, n));
         if (capturing_) tee_.response_body(up.in.data().substr(0, n));
-        if (!co_await send()) co_return r;
+        const bool splice_next =
+            left - n >= splice_min_bytes && (!capturing_ || !tee_.wants_response_body()) && pipe_.open();
+        if (splice_next && !client_out_.empty()) {
+          bool ok = co_await write_client_before_splice(client_out_.buffers());
+          client_out_.clear();
+          if (!ok) co_return r;
+        } else if (!co_await send()) {
+          co_return r;
+        }
         up.in.consume(n);
         left -= n;
         bytes_out_ += n;
         if (left == 0) break;
         bool more = false;
-        if (left >= splice_min_bytes && (!capturing_ || !tee_.wants_response_body()) && pipe_.open()) {
+        if (splice_next) {
           if (co_await splice_body(up, left, ec)) break;
           if (client_gone_) co_return r;
         } else {

@@ -103,6 +103,11 @@ class client_session : public std::enable_shared_from_this<client_session> {
   net::awaitable<bool> tunnel(std::string_view to_client_first);
   net::awaitable<void> copy_until_eof(stream_socket& from, stream_socket& to, bool client_to_upstream);
   net::awaitable<bool> write_client(buffer_view buffers);
+  // write_client for bytes that a splice follows at once: sent with MSG_MORE, so TCP
+  // holds them and puts them in one segment with the spliced body instead of two.
+  net::awaitable<bool> write_client_before_splice(buffer_view buffers);
+  // Sends what MSG_MORE held back; due before waiting on the app, which may be slow.
+  void flush_client();
   net::awaitable<bool> write_upstream(buffer_view buffers);
   net::awaitable<void> refuse(int status, std::string_view why);
   net::awaitable<void> close_gracefully();
@@ -184,6 +189,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
 
   std::unique_ptr<upstream_connection> upstream_;
   splice_pipe pipe_;
+  bool client_corked_ = false;  // bytes sent with MSG_MORE may wait in the client socket
   response_head response_;
   steady::time_point started_, upstream_started_;
   bool upstream_reached_ = false;

@@ -1066,3 +1066,28 @@ def test_a_large_failing_body_is_still_captured_in_full(proxied):
     response = show_capture(hs.data, row["id"])["response"]
     assert base64.b64decode(response["body_base64"]) == LARGE[:512 << 10]
     assert response["body_size"] == len(LARGE) and response["body_truncated"] is True, response
+
+
+def test_the_start_of_a_large_body_is_not_held_back_while_the_app_is_slow(proxied):
+    # The head and the body's first bytes go out with MSG_MORE, so TCP puts them in one
+    # segment with the spliced rest. When the rest is slow to come, the client must still
+    # get what the app has sent: here the app sends the rest only once the client has it.
+    # (The proxy pushes them before it waits on the app; without that TCP would still let
+    # them go, but only when its probe timer fires, 200 ms or more later.)
+    client_has_start = threading.Event()
+    start = LARGE[:10_000]
+
+    def handler(conn):
+        while (req := conn.read_request()) is not None:
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(LARGE) + start)
+            client_has_start.wait(30)
+            conn.send(LARGE[len(start):])
+
+    hs, up = proxied(handler)
+    with hs.client() as c:
+        c.send(get("/slow"))
+        c.read_until(b"\r\n\r\n", timeout=10)
+        assert c.read_some(len(start), timeout=10) == start
+        client_has_start.set()
+        rest = c.read_some(len(LARGE) - len(start), timeout=20)
+        assert sha256(start + rest) == sha256(LARGE)
