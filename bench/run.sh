@@ -39,8 +39,8 @@
 # output says so.  On a 1-CPU machine nothing is pinned.
 #
 # Environment:
-#   BENCH_ROUNDS       interleaved rounds per (N, size)       (default 5)
-#   BENCH_DURATION     wrk duration per measurement           (default 3s)
+#   BENCH_ROUNDS       interleaved rounds per (N, size)       (default 9)
+#   BENCH_DURATION     wrk duration per measurement           (default 2s)
 #   BENCH_CONNECTIONS  wrk connections                        (default 50)
 #   BENCH_WARMUP       wrk warm-up per target and (N, size), not reported (default 2s)
 #   BENCH_WRK_THREADS  wrk threads                            (default 1)
@@ -48,8 +48,10 @@
 #   BENCH_IDLE_CONNECTIONS  idle connections for the RSS rows (default 1000)
 #   BENCH_KEEP_TMP=1   keep the temp dir (configs, logs, every wrk output)
 #
-# With the defaults a run takes about 4 minutes: per (N, size) 3 x 2 s warm-up +
-# 5 rounds x 3 targets x 3 s.
+# With the defaults a run takes about 5 minutes: per (N, size) 3 x 2 s warm-up +
+# 9 rounds x 3 targets x 2 s.  (Nine short rounds rather than five long ones: on a
+# shared VM the speed changes within seconds, and a median over more pairs of
+# neighbouring measurements is steadier.)
 #
 # The report also says how much CPU other processes used during the run (machine
 # busy time from /proc/stat minus this script's children's CPU time); above 5 % it
@@ -72,8 +74,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
 . "$HERE/lib.sh"
 HS_BIN=${1:-}
-ROUNDS=${BENCH_ROUNDS:-5}
-DURATION=${BENCH_DURATION:-3s}
+ROUNDS=${BENCH_ROUNDS:-9}
+DURATION=${BENCH_DURATION:-2s}
 CONNS=${BENCH_CONNECTIONS:-50}
 WARMUP=${BENCH_WARMUP:-2s}
 WRK_THREADS=${BENCH_WRK_THREADS:-1}
