@@ -241,7 +241,7 @@ bool client_session::stage_body(chunk_batch& out) {
 net::awaitable<bool> client_session::exchange() {
   ++requests_;
   bytes_in_ = bytes_out_ = 0;
-  response_done_ = client_gone_ = body_failed_ = upstream_reached_ = upstream_dirty_ = false;
+  response_done_ = client_gone_ = body_failed_ = upstream_reached_ = upstream_dirty_ = client_corked_ = false;
   body_error_.clear();
   method_.assign(request_.method);
   // Whatever happens next, the app, the log and the store never see a debug token.
@@ -577,6 +577,8 @@ net::awaitable<bool> client_session::write_client(buffer_view buffers) {
 }
 
 net::awaitable<bool> client_session::write_client_before_splice(buffer_view buffers) {
+  // Unix sockets ignore MSG_MORE: nothing to hold back, nothing to push later.
+  if (client_ip_.empty()) co_return co_await write_client(buffers);
   // One non-blocking attempt; whatever the socket does not take goes the usual way,
   // without MSG_MORE (rare: the send buffer is full).
   iovec iov[8];
@@ -614,8 +616,7 @@ net::awaitable<bool> client_session::write_client_before_splice(buffer_view buff
 void client_session::flush_client() {
   if (!client_corked_) return;
   client_corked_ = false;
-  // Setting TCP_NODELAY (already on) pushes what the socket holds (tcp(7)); on a unix
-  // socket MSG_MORE held nothing and this fails harmlessly.
+  // Setting TCP_NODELAY (already on) pushes what the socket holds (tcp(7)).
   int on = 1;
   ::setsockopt(client_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
@@ -691,6 +692,13 @@ net::awaitable<bool> client_session::splice_body(upstream_connection& up, std::u
   if (!client_.non_blocking()) client_.non_blocking(true, ignored);
   const int from = up.socket.native_handle(), to = client_.native_handle();
   constexpr unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+  // Whichever way this ends, what MSG_MORE held goes out now: the connection may be
+  // closed next with the client's unread bytes in it, and that close is a reset, which
+  // would throw away the response's start still waiting in the socket.
+  struct push_at_exit {
+    client_session& session;
+    ~push_at_exit() { session.flush_client(); }
+  } push{*this};
   while (left > 0 || pipe_.held > 0) {
     bool app_has_more = true;
     if (left > 0 && pipe_.held < pipe_.capacity()) {
