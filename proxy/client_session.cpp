@@ -46,6 +46,38 @@ double ms_between(steady::time_point a, steady::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
+// One sendmsg of `buffers` that never waits: the bytes the socket took (0 when it would
+// block), or -1 on an error (errno says which). A write that completes here skips
+// Asio's operation, its trip through the scheduler and the coroutine's suspension —
+// for a small response, most of what a write costs apart from the system call.
+ssize_t send_now(int fd, buffer_view buffers, int flags) {
+  iovec iov[64];
+  std::size_t count = 0;
+  for (auto& b : buffers) {
+    if (count == std::size(iov)) break;  // the rest goes with what is left
+    iov[count++] = {const_cast<void*>(b.data()), b.size()};
+  }
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = count;
+  for (;;) {
+    ssize_t n = ::sendmsg(fd, &msg, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno != EINTR) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+  }
+}
+
+// The part of `buffers` after its first `sent` bytes (empty when they were all sent).
+std::vector<net::const_buffer> left_after(buffer_view buffers, std::size_t sent) {
+  std::vector<net::const_buffer> rest;
+  for (auto& b : buffers) {
+    auto skip = std::min(b.size(), sent);
+    sent -= skip;
+    if (skip < b.size()) rest.emplace_back(static_cast<const char*>(b.data()) + skip, b.size() - skip);
+  }
+  return rest;
+}
+
 
 }  // namespace
 
@@ -562,55 +594,34 @@ net::awaitable<bool> client_session::connect_upstream(std::string& error, bool& 
 }
 
 net::awaitable<bool> client_session::write_upstream(buffer_view buffers) {
+  auto sent = send_now(upstream_->socket.native_handle(), buffers, 0);
+  if (sent < 0) co_return false;
+  auto rest = left_after(buffers, static_cast<std::size_t>(sent));
+  if (rest.empty()) co_return true;
   error_code ec;
   set_upstream_deadline(options_.upstream_timeout);
-  co_await net::async_write(upstream_->socket, buffers, redirect_error(use_awaitable, ec));
+  co_await net::async_write(upstream_->socket, rest, redirect_error(use_awaitable, ec));
   co_return !ec;
 }
 
-net::awaitable<bool> client_session::write_client(buffer_view buffers) {
-  error_code ec;
-  set_client_deadline(options_.body_timeout);
-  co_await net::async_write(client_, buffers, redirect_error(use_awaitable, ec));
-  if (ec) client_gone_ = true;
-  co_return !ec;
-}
-
-net::awaitable<bool> client_session::write_client_before_splice(buffer_view buffers) {
-  // Unix sockets ignore MSG_MORE: nothing to hold back, nothing to push later.
-  if (client_ip_.empty()) co_return co_await write_client(buffers);
-  // One non-blocking attempt; whatever the socket does not take goes the usual way,
-  // without MSG_MORE (rare: the send buffer is full).
-  iovec iov[8];
-  std::size_t count = 0, total = 0;
-  for (auto& b : buffers) {
-    if (count == std::size(iov)) co_return co_await write_client(buffers);
-    iov[count++] = {const_cast<void*>(b.data()), b.size()};
-    total += b.size();
+net::awaitable<bool> client_session::write_client(buffer_view buffers, int flags) {
+  auto sent = send_now(client_.native_handle(), buffers, flags);
+  if (sent < 0) {
+    client_gone_ = true;
+    co_return false;
   }
-  msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = count;
-  ssize_t n = ::sendmsg(client_.native_handle(), &msg, MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
-  if (n < 0) {
-    if (errno != EAGAIN && errno != EINTR) {
-      client_gone_ = true;
-      co_return false;
-    }
-    n = 0;
-  }
-  if (static_cast<std::size_t>(n) == total) {
-    client_corked_ = true;
+  auto rest = left_after(buffers, static_cast<std::size_t>(sent));
+  if (rest.empty()) {
+    if (flags & MSG_MORE) client_corked_ = true;
     co_return true;
   }
-  // The rest, past the n bytes sent.
-  std::vector<net::const_buffer> rest;
-  for (auto& b : buffers) {
-    auto skip = std::min(b.size(), static_cast<std::size_t>(n));
-    n -= static_cast<ssize_t>(skip);
-    if (skip < b.size()) rest.emplace_back(static_cast<const char*>(b.data()) + skip, b.size() - skip);
-  }
-  co_return co_await write_client({rest.data(), rest.data() + rest.size()});
+  // What the socket did not take waits for room, and goes without MSG_MORE (rare: the
+  // send buffer is full, so TCP has segments in flight and sends the rest anyway).
+  error_code ec;
+  set_client_deadline(options_.body_timeout);
+  co_await net::async_write(client_, rest, redirect_error(use_awaitable, ec));
+  if (ec) client_gone_ = true;
+  co_return !ec;
 }
 
 void client_session::flush_client() {
@@ -890,7 +901,8 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
         const bool splice_next =
             left - n >= splice_min_bytes && (!capturing_ || !tee_.wants_response_body()) && pipe_.open();
         if (splice_next && !client_out_.empty()) {
-          bool ok = co_await write_client_before_splice(client_out_.buffers());
+          // Unix sockets ignore MSG_MORE: nothing held back there, nothing to push later.
+          bool ok = co_await write_client(client_out_.buffers(), client_ip_.empty() ? 0 : MSG_MORE);
           client_out_.clear();
           if (!ok) co_return r;
         } else if (!co_await send()) {

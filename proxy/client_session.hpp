@@ -102,10 +102,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // After a 101: false if the tunnel could not even start.
   net::awaitable<bool> tunnel(std::string_view to_client_first);
   net::awaitable<void> copy_until_eof(stream_socket& from, stream_socket& to, bool client_to_upstream);
-  net::awaitable<bool> write_client(buffer_view buffers);
-  // write_client for bytes that a splice follows at once: sent with MSG_MORE, so TCP
-  // holds them and puts them in one segment with the spliced body instead of two.
-  net::awaitable<bool> write_client_before_splice(buffer_view buffers);
+  // `flags` MSG_MORE: a splice follows at once, and TCP is to put these bytes in one
+  // segment with the spliced body instead of two (flush_client pushes them otherwise).
+  net::awaitable<bool> write_client(buffer_view buffers, int flags = 0);
   // Sends what MSG_MORE held back; due before waiting on the app, which may be slow.
   void flush_client();
   net::awaitable<bool> write_upstream(buffer_view buffers);
