@@ -78,7 +78,6 @@ std::vector<net::const_buffer> left_after(buffer_view buffers, std::size_t sent)
   return rest;
 }
 
-
 }  // namespace
 
 void chunk_batch::add_pieces(const std::vector<std::string_view>& pieces, bool chunked) {
@@ -871,9 +870,9 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
   client_out_.add(client_head_);
   r.response_started = true;
   const bool chunked_out = plan.framing == client_framing::chunked;
-  auto send = [&]() -> net::awaitable<bool> {
+  auto send = [&](int flags = 0) -> net::awaitable<bool> {
     if (client_out_.empty()) co_return true;
-    bool ok = co_await write_client(client_out_.buffers());
+    bool ok = co_await write_client(client_out_.buffers(), flags);
     client_out_.clear();
     co_return ok;
   };
@@ -900,14 +899,8 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
         if (capturing_) tee_.response_body(up.in.data().substr(0, n));
         const bool splice_next =
             left - n >= splice_min_bytes && (!capturing_ || !tee_.wants_response_body()) && pipe_.open();
-        if (splice_next && !client_out_.empty()) {
-          // Unix sockets ignore MSG_MORE: nothing held back there, nothing to push later.
-          bool ok = co_await write_client(client_out_.buffers(), client_ip_.empty() ? 0 : MSG_MORE);
-          client_out_.clear();
-          if (!ok) co_return r;
-        } else if (!co_await send()) {
-          co_return r;
-        }
+        // Unix sockets ignore MSG_MORE: nothing held back there, nothing to push later.
+        if (!co_await send(splice_next && !client_ip_.empty() ? MSG_MORE : 0)) co_return r;
         up.in.consume(n);
         left -= n;
         bytes_out_ += n;

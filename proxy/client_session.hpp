@@ -105,7 +105,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // `flags` MSG_MORE: a splice follows at once, and TCP is to put these bytes in one
   // segment with the spliced body instead of two (flush_client pushes them otherwise).
   net::awaitable<bool> write_client(buffer_view buffers, int flags = 0);
-  // Sends what MSG_MORE held back; due before waiting on the app, which may be slow.
+  // Sends what MSG_MORE held back: before waiting on the app, which may be slow, and on
+  // every way out of splice_body.
   void flush_client();
   net::awaitable<bool> write_upstream(buffer_view buffers);
   net::awaitable<void> refuse(int status, std::string_view why);
