@@ -107,6 +107,9 @@ class attach_client {
   void end_session(std::string_view payload);
   uv_stream_t* open_stream(int fd, int readable, uv_tty_t& tty, uv_pipe_t& pipe);
   void open_stdout();
+  // Queues `bytes` on the socket or stdout, counted in that stream's backlog until
+  // on_written; false when libuv refuses (the stream is broken).
+  bool start_write(uv_stream_t* stream, std::string bytes);
   void open_stdin();
   void do_read_stdin();
   void on_stdin_read(ssize_t nread, const char* bytes);
@@ -425,22 +428,8 @@ void attach_client::stop_stdin() {
 
 void attach_client::send_frame(attach_frame_type type, std::string_view payload) {
   if (finishing_) return;
-  auto* w = new write_request;
-  w->bytes = debug::encode_attach_frame(type, payload);
-  w->client = this;
-  w->req.data = w;
-  socket_queued_ += w->bytes.size();
-  auto buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-  int r = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&socket_), &buf, 1, [](uv_write_t* req, int status) {
-    auto* w = static_cast<write_request*>(req->data);
-    w->client->on_written(w, status);
-  });
-  if (r != 0) {
-    // The connection is broken: reading it says so.
-    socket_queued_ -= w->bytes.size();
-    delete w;
-    return;
-  }
+  // When the connection is broken, reading it says so.
+  if (!start_write(reinterpret_cast<uv_stream_t*>(&socket_), debug::encode_attach_frame(type, payload))) return;
   if (socket_queued_ > backlog_limit && !stdin_paused_) {
     stdin_paused_ = true;
     if (in_ && stdin_reading_) {
@@ -464,26 +453,32 @@ void attach_client::write_stdout(std::string_view bytes) {
     }
     return;
   }
-  auto* w = new write_request;
-  w->bytes.assign(bytes);
-  w->client = this;
-  w->req.data = w;
-  stdout_queued_ += w->bytes.size();
-  auto buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-  int r = uv_write(&w->req, out_, &buf, 1, [](uv_write_t* req, int status) {
-    auto* w = static_cast<write_request*>(req->data);
-    w->client->on_written(w, status);
-  });
-  if (r != 0) {
-    stdout_queued_ -= w->bytes.size();
-    delete w;
-    return;
-  }
+  if (!start_write(out_, std::string(bytes))) return;
   if (stdout_queued_ > backlog_limit && socket_reading_) {
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&socket_));
     socket_reading_ = false;
     socket_paused_ = true;
   }
+}
+
+bool attach_client::start_write(uv_stream_t* stream, std::string bytes) {
+  auto* w = new write_request;
+  w->bytes = std::move(bytes);
+  w->client = this;
+  w->req.data = w;
+  auto& queued = stream == reinterpret_cast<uv_stream_t*>(&socket_) ? socket_queued_ : stdout_queued_;
+  queued += w->bytes.size();
+  auto buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
+  int r = uv_write(&w->req, stream, &buf, 1, [](uv_write_t* req, int status) {
+    auto* w = static_cast<write_request*>(req->data);
+    w->client->on_written(w, status);
+  });
+  if (r != 0) {
+    queued -= w->bytes.size();
+    delete w;
+    return false;
+  }
+  return true;
 }
 
 void attach_client::on_written(write_request* w, int status) {
