@@ -1093,8 +1093,8 @@ def test_the_start_of_a_large_body_is_not_held_back_while_the_app_is_slow(proxie
     def handler(conn):
         while (req := conn.read_request()) is not None:
             client_has_start.clear()
+            sent_at.append(time.monotonic())  # before: the client may have the bytes first
             conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(LARGE) + start)
-            sent_at.append(time.monotonic())
             client_has_start.wait(30)
             conn.send(LARGE[len(start):])
 
