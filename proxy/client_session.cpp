@@ -67,15 +67,15 @@ ssize_t send_now(int fd, buffer_view buffers, int flags) {
   }
 }
 
-// The part of `buffers` after its first `sent` bytes (empty when they were all sent).
-std::vector<net::const_buffer> left_after(buffer_view buffers, std::size_t sent) {
-  std::vector<net::const_buffer> rest;
+// The part of `buffers` after its first `sent` bytes, into `rest` (left empty when they
+// were all sent).
+void left_after(buffer_view buffers, std::size_t sent, std::vector<net::const_buffer>& rest) {
+  rest.clear();
   for (auto& b : buffers) {
     auto skip = std::min(b.size(), sent);
     sent -= skip;
     if (skip < b.size()) rest.emplace_back(static_cast<const char*>(b.data()) + skip, b.size() - skip);
   }
-  return rest;
 }
 
 }  // namespace
@@ -317,10 +317,16 @@ net::awaitable<bool> client_session::exchange() {
   upstream_started_ = steady::now();
   relay_result result;
   for (int attempt = 0;; ++attempt) {
-    bool timed_out = false;
-    if (!co_await connect_upstream(error, timed_out, retryable && attempt == 0)) {
-      co_await refuse(timed_out ? 504 : 502, error);
-      co_return false;
+    // Apps close idle connections after a few seconds (gunicorn gthread: 2 s); one used
+    // within the last half second is trusted without a check when a retry is possible.
+    upstream_ = worker_.pool.take_idle(retryable && attempt == 0 ? std::chrono::milliseconds(500)
+                                                                 : std::chrono::milliseconds(0));
+    if (!upstream_) {
+      bool timed_out = false;
+      if (!co_await connect_upstream(error, timed_out)) {
+        co_await refuse(timed_out ? 504 : 502, error);
+        co_return false;
+      }
     }
     upstream_reached_ = true;
     if (attempt == 0 && request_.expect_continue && !body_done_ && !body_buffered) {
@@ -333,7 +339,9 @@ net::awaitable<bool> client_session::exchange() {
         co_return false;
       }
     }
-    if (!co_await write_upstream(upstream_out_.buffers())) {
+    bool written = write_upstream_now(upstream_out_.buffers());
+    if (!written) written = co_await finish_upstream_write();
+    if (!written) {
       result = relay_result{};
       result.error_status = upstream_timed_out_ ? 504 : 502;
       result.error = "the connection to the app failed while the request was sent";
@@ -343,7 +351,7 @@ net::awaitable<bool> client_session::exchange() {
       using namespace net::experimental::awaitable_operators;
       result = co_await (pump_request_body() && relay_response());
     } else {
-      result = co_await relay_response();
+      result = co_await relay_response_until_done();  // no pump to stop
     }
     // A kept-alive connection the app closed just as it was reused: send the request
     // again on a new one, when all of it is still at hand.
@@ -565,11 +573,7 @@ net::awaitable<bool> client_session::debug_exchange() {
   co_return true;
 }
 
-net::awaitable<bool> client_session::connect_upstream(std::string& error, bool& timed_out, bool can_retry) {
-  // Apps close idle connections after a few seconds (gunicorn gthread: 2 s); one used
-  // within the last half second is trusted without a check when a retry is possible.
-  upstream_ = worker_.pool.take_idle(can_retry ? std::chrono::milliseconds(500) : std::chrono::milliseconds(0));
-  if (upstream_) co_return true;
+net::awaitable<bool> client_session::connect_upstream(std::string& error, bool& timed_out) {
   upstream_ = worker_.pool.fresh();
   error_code ec;
   set_upstream_deadline(options_.connect_timeout);
@@ -592,35 +596,56 @@ net::awaitable<bool> client_session::connect_upstream(std::string& error, bool& 
   co_return false;
 }
 
-net::awaitable<bool> client_session::write_upstream(buffer_view buffers) {
+bool client_session::write_upstream_now(buffer_view buffers) {
   auto sent = send_now(upstream_->socket.native_handle(), buffers, 0);
-  if (sent < 0) co_return false;
-  auto rest = left_after(buffers, static_cast<std::size_t>(sent));
-  if (rest.empty()) co_return true;
+  if (sent < 0) {
+    upstream_rest_.clear();
+    return false;
+  }
+  left_after(buffers, static_cast<std::size_t>(sent), upstream_rest_);
+  return upstream_rest_.empty();
+}
+
+net::awaitable<bool> client_session::finish_upstream_write() {
+  if (upstream_rest_.empty()) co_return false;  // the write failed
   error_code ec;
   set_upstream_deadline(options_.upstream_timeout);
-  co_await net::async_write(upstream_->socket, rest, redirect_error(use_awaitable, ec));
+  co_await net::async_write(upstream_->socket, upstream_rest_, redirect_error(use_awaitable, ec));
   co_return !ec;
 }
 
-net::awaitable<bool> client_session::write_client(buffer_view buffers, int flags) {
+bool client_session::write_client_now(buffer_view buffers, int flags) {
   auto sent = send_now(client_.native_handle(), buffers, flags);
   if (sent < 0) {
     client_gone_ = true;
-    co_return false;
+    client_rest_.clear();
+    return false;
   }
-  auto rest = left_after(buffers, static_cast<std::size_t>(sent));
-  if (rest.empty()) {
-    if (flags & MSG_MORE) client_corked_ = true;
-    co_return true;
-  }
+  left_after(buffers, static_cast<std::size_t>(sent), client_rest_);
+  if (!client_rest_.empty()) return false;
+  if (flags & MSG_MORE) client_corked_ = true;
+  return true;
+}
+
+net::awaitable<bool> client_session::finish_client_write() {
+  if (client_rest_.empty()) co_return false;  // the write failed
   // What the socket did not take waits for room, and goes without MSG_MORE (rare: the
   // send buffer is full, so TCP has segments in flight and sends the rest anyway).
   error_code ec;
   set_client_deadline(options_.body_timeout);
-  co_await net::async_write(client_, rest, redirect_error(use_awaitable, ec));
+  co_await net::async_write(client_, client_rest_, redirect_error(use_awaitable, ec));
   if (ec) client_gone_ = true;
   co_return !ec;
+}
+
+net::awaitable<bool> client_session::write_client(buffer_view buffers) {
+  if (write_client_now(buffers, 0)) co_return true;
+  co_return co_await finish_client_write();
+}
+
+net::awaitable<bool> client_session::write_upstream(buffer_view buffers) {
+  if (write_upstream_now(buffers)) co_return true;
+  co_return co_await finish_upstream_write();
 }
 
 void client_session::flush_client() {
@@ -870,9 +895,16 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
   client_out_.add(client_head_);
   r.response_started = true;
   const bool chunked_out = plan.framing == client_framing::chunked;
-  auto send = [&](int flags = 0) -> net::awaitable<bool> {
-    if (client_out_.empty()) co_return true;
-    bool ok = co_await write_client(client_out_.buffers(), flags);
+  // Sends client_out_: true when the socket took all of it at once (the common case,
+  // which needs no coroutine); otherwise finish_send writes the rest or reports failure.
+  auto sent_at_once = [&](int flags = 0) {
+    if (client_out_.empty()) return true;
+    if (!write_client_now(client_out_.buffers(), flags)) return false;
+    client_out_.clear();
+    return true;
+  };
+  auto finish_send = [&]() -> net::awaitable<bool> {
+    bool ok = co_await finish_client_write();
     client_out_.clear();
     co_return ok;
   };
@@ -887,7 +919,9 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
 
   switch (response_.framing) {
     case body_framing::none:
-      if (!co_await send()) co_return r;
+      if (!sent_at_once()) {
+        if (!co_await finish_send()) co_return r;
+      }
       break;
     case body_framing::content_length: {
       std::uint64_t left = response_.content_length;
@@ -900,7 +934,9 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
         const bool splice_next =
             left - n >= splice_min_bytes && (!capturing_ || !tee_.wants_response_body()) && pipe_.open();
         // Unix sockets ignore MSG_MORE: nothing held back there, nothing to push later.
-        if (!co_await send(splice_next && !client_ip_.empty() ? MSG_MORE : 0)) co_return r;
+        if (!sent_at_once(splice_next && !client_ip_.empty() ? MSG_MORE : 0)) {
+          if (!co_await finish_send()) co_return r;
+        }
         up.in.consume(n);
         left -= n;
         bytes_out_ += n;
@@ -939,7 +975,9 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
         }
         client_out_.add_pieces(pieces, chunked_out);
         if (response_chunks_.done() && chunked_out) client_out_.add_last_chunk(response_chunks_.trailers());
-        if (!co_await send()) co_return r;
+        if (!sent_at_once()) {
+          if (!co_await finish_send()) co_return r;
+        }
         up.in.consume(consumed);
         if (response_chunks_.done()) break;
         if (!co_await read_more()) {
@@ -958,7 +996,9 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
         bytes_out_ += up.in.size();
         if (capturing_) tee_.response_body(up.in.data());
         client_out_.add_pieces(pieces, chunked_out);
-        if (!co_await send()) co_return r;
+        if (!sent_at_once()) {
+          if (!co_await finish_send()) co_return r;
+        }
         up.in.clear();
         if (!co_await read_more()) break;
       }
@@ -969,7 +1009,9 @@ net::awaitable<client_session::relay_result> client_session::relay_response_unti
       }
       if (chunked_out) {
         client_out_.add_last_chunk({});
-        if (!co_await send()) co_return r;
+        if (!sent_at_once()) {
+          if (!co_await finish_send()) co_return r;
+        }
       }
       break;
     }

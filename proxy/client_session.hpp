@@ -90,7 +90,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
   net::awaitable<bool> exchange();
   bool take_body(std::vector<std::string_view>& pieces);
   bool stage_body(chunk_batch& out);
-  net::awaitable<bool> connect_upstream(std::string& error, bool& timed_out, bool can_retry);
+  // A new connection to the app (exchange takes a pooled one without a coroutine).
+  net::awaitable<bool> connect_upstream(std::string& error, bool& timed_out);
   net::awaitable<relay_result> relay_response();
   net::awaitable<relay_result> relay_response_until_done();
   void stop_pump();
@@ -102,12 +103,20 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // After a 101: false if the tunnel could not even start.
   net::awaitable<bool> tunnel(std::string_view to_client_first);
   net::awaitable<void> copy_until_eof(stream_socket& from, stream_socket& to, bool client_to_upstream);
+  // Writes start with one non-blocking sendmsg: *_now is true when the socket took every
+  // byte, which for a small exchange is nearly always, and costs no coroutine frame;
+  // when false, finish_*_write writes the rest (kept in *_rest_), or is false at once
+  // when the write failed. write_client / write_upstream are both steps in one.
   // `flags` MSG_MORE: a splice follows at once, and TCP is to put these bytes in one
   // segment with the spliced body instead of two (flush_client pushes them otherwise).
-  net::awaitable<bool> write_client(buffer_view buffers, int flags = 0);
+  bool write_client_now(buffer_view buffers, int flags);
+  net::awaitable<bool> finish_client_write();
+  net::awaitable<bool> write_client(buffer_view buffers);
   // Sends what MSG_MORE held back: before waiting on the app, which may be slow, and on
   // every way out of splice_body.
   void flush_client();
+  bool write_upstream_now(buffer_view buffers);
+  net::awaitable<bool> finish_upstream_write();
   net::awaitable<bool> write_upstream(buffer_view buffers);
   net::awaitable<void> refuse(int status, std::string_view why);
   net::awaitable<void> close_gracefully();
@@ -154,6 +163,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // What is written next to the app (the head and the body bytes already buffered), to
   // the app by the body pump, and to the client by the relay: three independent batches.
   chunk_batch upstream_out_, pump_out_, client_out_;
+  // What a write left for finish_client_write / finish_upstream_write (views into the
+  // batches above).
+  std::vector<net::const_buffer> client_rest_, upstream_rest_;
 
   // Request body progress.
   std::uint64_t body_left_ = 0;  // content-length framing
