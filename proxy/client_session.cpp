@@ -124,9 +124,9 @@ void client_session::on_drain() {
 // Deadlines: one timer per session serves both sides. It wakes at the earlier deadline
 // and cancels the operations of the side that missed it; the operation then fails with
 // operation_aborted and the flag says why.
-void client_session::set_client_deadline(std::chrono::milliseconds d) {
+void client_session::set_client_deadline(std::chrono::milliseconds d, steady::time_point now) {
   client_timed_out_ = false;
-  client_deadline_ = steady::now() + d;
+  client_deadline_ = now + d;
   if (client_deadline_ < timer_.expiry()) timer_.cancel();
 }
 
@@ -176,7 +176,8 @@ net::awaitable<void> client_session::run(std::shared_ptr<client_session> self) {
 
 net::awaitable<client_session::head_outcome> client_session::read_request_head() {
   head_searched_ = 0;
-  started_ = steady::now();
+  // The exchange starts with its first byte (below, when none is here yet).
+  if (!in_.empty()) started_ = steady::now();
   method_.clear();
   target_.clear();
   if (in_.empty()) in_.shrink_to(head_read_size);
@@ -222,8 +223,8 @@ net::awaitable<client_session::head_outcome> client_session::read_request_head()
     if (in_.empty()) {
       // The exchange starts with its first byte: a browser opens connections before it
       // has anything to send, and that wait is not the request's.
-      if (!first_request) set_client_deadline(options_.header_timeout);
       started_ = steady::now();
+      if (!first_request) set_client_deadline(options_.header_timeout, started_);
     }
     in_.commit(n);
   }

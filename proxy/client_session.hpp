@@ -122,7 +122,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
   net::awaitable<void> close_gracefully();
   net::awaitable<void> watchdog(std::shared_ptr<client_session> self);
 
-  void set_client_deadline(std::chrono::milliseconds d);
+  void set_client_deadline(std::chrono::milliseconds d, steady::time_point now = steady::now());
   void set_upstream_deadline(std::chrono::milliseconds d);
   // Ends an exchange: the access log line, and the capture when the policy keeps it.
   // `own_answer`: the bytes of the proxy's own answer, when it gave one.

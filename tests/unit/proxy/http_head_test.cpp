@@ -144,6 +144,32 @@ TEST(RequestHead, refuses_malformed_field_lines) {
   EXPECT_EQ(refusal("GET / HTTP/1.1\nHost: a\n"), 400);
 }
 
+// Field values are checked eight bytes at a time: every forbidden byte is found at every
+// offset in and across those words, and the bytes a value may hold pass anywhere.
+TEST(RequestHead, value_bytes_are_checked_at_every_offset) {
+  const std::string value(40, 'v');
+  for (char bad : {'\0', '\x01', '\x1f', '\x7f', '\r', '\n'}) {
+    for (std::size_t at = 0; at < value.size(); ++at) {
+      auto v = value;
+      v[at] = bad;
+      auto bytes = "GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + v + "\r\n\r\n";
+      EXPECT_EQ(refusal(bytes), 400) << "byte " << int(bad) << " at " << at;
+    }
+  }
+  for (char fine : {'\t', ' ', '\x80', '\xff', '~'}) {
+    for (std::size_t at = 1; at + 1 < value.size(); ++at) {
+      auto v = value;
+      v[at] = fine;
+      request_head h;
+      auto bytes = "GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + v + "\r\nX-Next: n\r\n\r\n";
+      ASSERT_EQ(parse(bytes, h).state, parse_state::complete) << "byte " << int(fine) << " at " << at;
+      ASSERT_EQ(h.fields.size(), 3u);
+      EXPECT_EQ(h.fields[1].value, v);
+      EXPECT_EQ(h.fields[2].value, "n");
+    }
+  }
+}
+
 TEST(RequestHead, refuses_bad_request_lines) {
   EXPECT_EQ(refusal("GET / HTTP/1.2\r\nHost: a\r\n\r\n"), 505);
   EXPECT_EQ(refusal("GET / HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
