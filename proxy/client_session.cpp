@@ -274,6 +274,10 @@ net::awaitable<bool> client_session::exchange() {
   ++requests_;
   bytes_in_ = bytes_out_ = 0;
   response_done_ = client_gone_ = body_failed_ = upstream_reached_ = upstream_dirty_ = client_corked_ = false;
+  // The last exchange's deadline on the app is not this one's: a pooled connection that
+  // fails at once is "reset", not "timeout".
+  upstream_timed_out_ = false;
+  upstream_deadline_ = steady::time_point::max();
   body_error_.clear();
   method_.assign(request_.method);
   // Whatever happens next, the app, the log and the store never see a debug token.

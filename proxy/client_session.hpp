@@ -163,8 +163,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
   // What is written next to the app (the head and the body bytes already buffered), to
   // the app by the body pump, and to the client by the relay: three independent batches.
   chunk_batch upstream_out_, pump_out_, client_out_;
-  // What a write left for finish_client_write / finish_upstream_write (views into the
-  // batches above).
+  // What a write left for finish_client_write / finish_upstream_write: views into the
+  // memory the batches above point at (client_head_, upstream_head_, in_, the app
+  // connection's buffer, chunk-size lines), which stays put until that write is done.
   std::vector<net::const_buffer> client_rest_, upstream_rest_;
 
   // Request body progress.

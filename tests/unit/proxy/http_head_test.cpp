@@ -156,6 +156,19 @@ TEST(RequestHead, value_bytes_are_checked_at_every_offset) {
       EXPECT_EQ(refusal(bytes), 400) << "byte " << int(bad) << " at " << at;
     }
   }
+  // The same check guards responses and trailer sections.
+  for (std::size_t at = 0; at < value.size(); ++at) {
+    auto v = value;
+    v[at] = '\x7f';
+    response_head res;
+    auto response = "HTTP/1.1 200 OK\r\nX-Long: " + v + "\r\nContent-Length: 0\r\n\r\n";
+    auto r = parse_response_head(response, "GET", res, head_limits{});
+    ASSERT_EQ(r.state, parse_state::failed) << "at " << at;
+    EXPECT_EQ(r.error.status, 502);
+    std::vector<field> trailers;
+    head_error e;
+    EXPECT_EQ(parse_field_block("X-Long: " + v + "\r\n\r\n", trailers, 10, e), static_cast<std::size_t>(-1));
+  }
   for (char fine : {'\t', ' ', '\x80', '\xff', '~'}) {
     for (std::size_t at = 1; at + 1 < value.size(); ++at) {
       auto v = value;
