@@ -30,8 +30,6 @@ bool is_field_value_char(char ch) {
   return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
 std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
@@ -82,6 +80,18 @@ bool parse_decimal(std::string_view s, std::uint64_t& out) {
   return ec == std::errc{} && p == s.data() + s.size();
 }
 
+// reg-name = *( unreserved / pct-encoded / sub-delims ) (RFC 3986 §3.2.2); '%' stands
+// for pct-encoded, and IPv4 addresses are made of the same bytes.
+constexpr std::array<bool, 256> make_reg_name_table() {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (char c : std::string_view("-._~!$&'()*+,;=%")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}
+constexpr auto reg_name_char = make_reg_name_table();
+
 // Host = uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2).
 bool valid_host_value(std::string_view h) {
   if (h.empty()) return true;  // allowed when the target URI has no authority
@@ -104,11 +114,8 @@ bool valid_host_value(std::string_view h) {
       port = h.substr(colon + 1);
     }
     if (host.empty()) return false;
-    for (char c : host) {
-      bool unreserved = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_' || c == '~';
-      bool sub_delim = std::strchr("!$&'()*+,;=", c) != nullptr && c != '\0';
-      if (!(unreserved || sub_delim || c == '%')) return false;
-    }
+    for (char c : host)
+      if (!reg_name_char[static_cast<unsigned char>(c)]) return false;
   }
   for (char c : port)
     if (c < '0' || c > '9') return false;
@@ -241,13 +248,6 @@ void reset(Head& h) {
 }
 
 }  // namespace
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 
 bool is_token(std::string_view s) {
   if (s.empty()) return false;

@@ -201,6 +201,26 @@ TEST(RequestHead, refuses_host_problems) {
   EXPECT_EQ(refusal("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"), 400);
   EXPECT_EQ(refusal("GET / HTTP/1.1\r\nHost: a:80x\r\n\r\n"), 400);
   EXPECT_EQ(refusal("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"), 0);
+  // Every byte RFC 3986 allows in a reg-name passes; its neighbours in ASCII do not.
+  EXPECT_EQ(refusal("GET / HTTP/1.1\r\nHost: aZ09-._~!$&'()*+,;=%41:80\r\n\r\n"), 0);
+  EXPECT_EQ(refusal("GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"), 0);
+  for (char bad : {'"', '#', '<', '>', '@', '[', '\\', '^', '`', '{', '|', '}', '\x80'}) {
+    std::string host = "a";
+    host += bad;
+    EXPECT_EQ(refusal("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n"), 400) << host;
+  }
+}
+
+TEST(Fields, iequals_ignores_the_case_of_letters_only) {
+  EXPECT_TRUE(iequals("Content-Length", "content-length"));
+  EXPECT_TRUE(iequals("X-A_B~1", "x-a_b~1"));
+  EXPECT_FALSE(iequals("content-length", "content-lengt"));
+  EXPECT_FALSE(iequals("content-length", "content_length"));
+  // Pairs that differ in the same bit as a letter's case but are not letters.
+  EXPECT_FALSE(iequals("@", "`"));
+  EXPECT_FALSE(iequals("[", "{"));
+  EXPECT_FALSE(iequals("^", "~"));
+  EXPECT_FALSE(iequals("\x80", "\xa0"));
 }
 
 TEST(RequestHead, enforces_size_limits) {
