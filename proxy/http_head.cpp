@@ -9,17 +9,18 @@ namespace {
 
 constexpr std::string_view crlf = "\r\n";
 
-// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
-//       / DIGIT / ALPHA  (RFC 9110 §5.6.2)
-constexpr std::array<bool, 256> make_tchar_table() {
+// A byte table that holds the letters, the digits and the bytes of `others`.
+constexpr std::array<bool, 256> alnum_and(std::string_view others) {
   std::array<bool, 256> t{};
   for (int c = '0'; c <= '9'; ++c) t[c] = true;
   for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
   for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  for (char c : others) t[static_cast<unsigned char>(c)] = true;
   return t;
 }
-constexpr auto tchar = make_tchar_table();
+// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
+//       / DIGIT / ALPHA  (RFC 9110 §5.6.2)
+constexpr auto tchar = alnum_and("!#$%&'*+-.^_`|~");
 
 bool is_tchar(char c) { return tchar[static_cast<unsigned char>(c)]; }
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
@@ -82,15 +83,7 @@ bool parse_decimal(std::string_view s, std::uint64_t& out) {
 
 // reg-name = *( unreserved / pct-encoded / sub-delims ) (RFC 3986 §3.2.2); '%' stands
 // for pct-encoded, and IPv4 addresses are made of the same bytes.
-constexpr std::array<bool, 256> make_reg_name_table() {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (char c : std::string_view("-._~!$&'()*+,;=%")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}
-constexpr auto reg_name_char = make_reg_name_table();
+constexpr auto reg_name_char = alnum_and("-._~!$&'()*+,;=%");
 
 // Host = uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2).
 bool valid_host_value(std::string_view h) {
